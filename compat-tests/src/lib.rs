@@ -1,0 +1,1 @@
+//! Helpers shared by the compat tests (peers: llama.cpp, PyPI gguf/safetensors).

@@ -1,0 +1,1 @@
+//! libhct: kernels and the C ABI. See ../README.md.
