@@ -1,0 +1,18 @@
+//! The HCT container (SPEC.md): a 64-byte preamble, aligned payloads, then the header.
+
+pub mod error;
+pub mod header;
+pub mod limits;
+mod reader;
+mod wire;
+mod writer;
+
+pub use error::{Category, Error, ErrorKind};
+pub use header::{
+    Header, Preamble, TensorInfo, ALIGNMENT, MAGIC, PREAMBLE_LEN, SPEC_MAJOR, SPEC_MINOR,
+};
+pub use reader::{Container, HctFile, VerifyReport};
+pub use writer::{TensorDesc, TensorSink, Writer, Written};
+
+#[cfg(test)]
+mod tests;
