@@ -61,9 +61,12 @@ impl Writer {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{stem}."))
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&format!(".{stem}.")).suffix(".tmp");
+        // tempfile creates 0600 files; the output is an ordinary file users share.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+        let tmp = builder
             .tempfile_in(&dir)
             .map_err(|e| {
                 Error::new(
