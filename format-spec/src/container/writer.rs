@@ -62,7 +62,8 @@ impl Writer {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let mut builder = tempfile::Builder::new();
-        builder.prefix(&format!(".{stem}.")).suffix(".tmp");
+        let prefix = format!(".{stem}.");
+        builder.prefix(&prefix).suffix(".tmp");
         // tempfile creates 0600 files; the output is an ordinary file users share.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
