@@ -21,8 +21,14 @@ fn metadata() -> Metadata {
 
 /// f32 [2, 2] = [1, -2, 0.5, 0]; bf16 [3] = [1, -1, 0.5] (0x3f80, 0xbf80, 0x3f00).
 fn tensors() -> Vec<(TensorDesc, Vec<u8>)> {
-    let f32s: Vec<u8> = [1.0f32, -2.0, 0.5, 0.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let bf16s: Vec<u8> = [0x3f80u16, 0xbf80, 0x3f00].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let f32s: Vec<u8> = [1.0f32, -2.0, 0.5, 0.0]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    let bf16s: Vec<u8> = [0x3f80u16, 0xbf80, 0x3f00]
+        .iter()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
     let d = |name: &str, shape: &[u64], codec: &str| TensorDesc {
         name: name.into(),
         shape: shape.to_vec(),
@@ -30,7 +36,10 @@ fn tensors() -> Vec<(TensorDesc, Vec<u8>)> {
         codec: codec.into(),
         codec_params: vec![],
     };
-    vec![(d("w", &[2, 2], "f32"), f32s), (d("b", &[3], "bf16"), bf16s)]
+    vec![
+        (d("w", &[2, 2], "f32"), f32s),
+        (d("b", &[3], "bf16"), bf16s),
+    ]
 }
 
 fn write(path: &std::path::Path) {
@@ -50,7 +59,11 @@ fn writer_reproduces_golden_file_byte_for_byte() {
     let fresh = dir.path().join("fresh.hct");
     write(&fresh);
     let expected = std::fs::read(golden_path()).expect("golden file is checked in");
-    assert_eq!(std::fs::read(&fresh).unwrap(), expected, "writer output differs from the golden file");
+    assert_eq!(
+        std::fs::read(&fresh).unwrap(),
+        expected,
+        "writer output differs from the golden file"
+    );
 }
 
 #[test]

@@ -67,17 +67,15 @@ impl Writer {
         // tempfile creates 0600 files; the output is an ordinary file users share.
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let tmp = builder
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                Error::new(
-                    &path,
-                    ErrorKind::Io {
-                        op: "create a temporary file beside the output",
-                        source: e,
-                    },
-                )
-            })?;
+        let tmp = builder.tempfile_in(&dir).map_err(|e| {
+            Error::new(
+                &path,
+                ErrorKind::Io {
+                    op: "create a temporary file beside the output",
+                    source: e,
+                },
+            )
+        })?;
         let mut w = Writer {
             path,
             out: BufWriter::with_capacity(WRITE_BUFFER, tmp),

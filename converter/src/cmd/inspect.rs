@@ -1,0 +1,129 @@
+//! `hct inspect`: what is inside a container, for people and (with --json) for scripts.
+
+use crate::output;
+use anyhow::Result;
+use hct_format::value::value_to_json;
+use hct_format::{codec, HctFile};
+use serde_json::json;
+use std::path::PathBuf;
+
+/// Show a container's metadata and tensor table.
+///
+/// Opening checks the structure and the header checksum (not the payload checksums: use
+/// `hct verify`). Tensors whose codec this build does not know are listed and marked.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .hct file.
+    file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Show at most this many items of each metadata array (0 = all).
+    #[arg(long, default_value_t = 8)]
+    max_items: usize,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let f = HctFile::open(&a.file)?;
+    let max_items = if a.max_items == 0 {
+        usize::MAX
+    } else {
+        a.max_items
+    };
+    let elements: u64 = f.tensors().iter().map(|t| t.element_count()).sum();
+    let bits = f.file_len() as f64 * 8.0;
+    let bpw = if elements > 0 {
+        bits / elements as f64
+    } else {
+        0.0
+    };
+    if a.json {
+        let tensors: Vec<_> = f
+            .tensors()
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "shape": t.shape,
+                    "codec": t.codec,
+                    "codec_known": codec::find(&t.codec).is_some(),
+                    "source_dtype": t.source_dtype,
+                    "codec_params": t.codec_params.iter().map(|(k, v)| (k.clone(), value_to_json(v, max_items))).collect::<serde_json::Map<_, _>>(),
+                    "offset": t.offset,
+                    "length": t.length,
+                    "elements": t.element_count(),
+                    "bits_per_weight": if t.element_count() > 0 { t.length as f64 * 8.0 / t.element_count() as f64 } else { 0.0 },
+                    "sha256": hex::encode(t.sha256),
+                })
+            })
+            .collect();
+        let p = f.preamble();
+        output::print_json(&json!({
+            "file": a.file,
+            "format": "hct",
+            "spec_version": format!("{}.{}", p.major, p.minor),
+            "file_bytes": f.file_len(),
+            "header": { "offset": p.header_offset, "length": p.header_len, "sha256": hex::encode(p.header_sha256) },
+            "elements": elements,
+            "bits_per_weight_whole_file": bpw,
+            "metadata": f.metadata().iter().map(|(k, v)| json!({"key": k, "type": v.value_type().name(), "value": value_to_json(v, max_items)})).collect::<Vec<_>>(),
+            "tensors": tensors,
+        }));
+        return Ok(());
+    }
+    let p = f.preamble();
+    println!(
+        "{}: HCT {}.{}, {}, {} tensors, {} elements, {:.3} bits per weight over the whole file",
+        a.file.display(),
+        p.major,
+        p.minor,
+        output::bytes(f.file_len()),
+        f.tensors().len(),
+        elements,
+        bpw
+    );
+    println!(
+        "header: {} at offset {}, sha256 {}",
+        output::bytes(p.header_len),
+        p.header_offset,
+        hex::encode(p.header_sha256)
+    );
+    println!("\nmetadata ({} keys):", f.metadata().len());
+    for (k, v) in f.metadata() {
+        println!("  {k} ({}) = {v}", v.value_type());
+    }
+    println!("\ntensors:");
+    let w = f
+        .tensors()
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "  {:w$}  {:>18}  {:<18} {:<12} {:>10}  {:>6}",
+        "name", "shape", "codec", "source", "bytes", "bpw"
+    );
+    for t in f.tensors() {
+        let known = if codec::find(&t.codec).is_some() {
+            ""
+        } else {
+            "  (codec unknown to this build)"
+        };
+        let bpw = if t.element_count() > 0 {
+            t.length as f64 * 8.0 / t.element_count() as f64
+        } else {
+            0.0
+        };
+        println!(
+            "  {:w$}  {:>18}  {:<18} {:<12} {:>10}  {:>6.3}{known}",
+            t.name,
+            output::shape(&t.shape),
+            t.codec,
+            t.source_dtype,
+            t.length,
+            bpw
+        );
+    }
+    Ok(())
+}
