@@ -42,13 +42,6 @@ pub struct GgmlCodec {
     encode_block: Option<BlockEncoder>,
 }
 
-impl GgmlCodec {
-    /// The ggml type whose bytes this codec carries.
-    pub fn ggml_type(&self) -> GgmlType {
-        self.ty
-    }
-}
-
 /// The codec table. Ids are spelled out (they are frozen strings, SPEC.md §7.1); a test
 /// checks each equals `GgmlType::hct_codec_id()` of its type.
 static CODECS: [GgmlCodec; 32] = [
