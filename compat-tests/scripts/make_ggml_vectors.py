@@ -66,7 +66,7 @@ FORMAT = (
 # kind of scale field -> byte width
 FIELD_WIDTH = {"f16": 2, "f32": 4, "e8m0": 1, "ue4m3": 1}
 
-# ggml name -> (scale fields as (offset, kind), rows of blocks for decode vectors)
+# ggml name -> its scale fields as (byte offset in the block, kind)
 DECODE_TYPES: dict[str, list[tuple[int, str]]] = {
     "q4_0": [(0, "f16")],
     "q4_1": [(0, "f16"), (2, "f16")],
@@ -237,12 +237,12 @@ def decode_rows(name: str) -> list[tuple[str, bytes]]:
                 put_field(block, offset, k, v)
             row += block
         rows.append((note, bytes(row)))
-    first_values = scale_cases(kind, len(fields), SplitMix64(1))[0][1]
+    scale_note, scale_values = scale_cases(kind, len(fields), SplitMix64(1))[0]
     for fill, note in ((0xFF, "all quant bits set"), (0x00, "all quant bits clear")):
         block = bytearray([fill] * ts)
-        for (offset, k), v in zip(fields, first_values):
+        for (offset, k), v in zip(fields, scale_values):
             put_field(block, offset, k, v)
-        rows.append((note + ", " + scale_cases(kind, len(fields), SplitMix64(1))[0][0], bytes(block)))
+        rows.append((f"{note}, {scale_note}", bytes(block)))
     return rows
 
 
