@@ -1,6 +1,7 @@
 //! `hct`: convert, inspect, validate and verify HCT containers.
 
 mod cmd;
+mod convert;
 mod exit;
 mod output;
 
@@ -29,6 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    Convert(convert::Args),
     Inspect(cmd::inspect::Args),
     Validate(cmd::check::ValidateArgs),
     Verify(cmd::check::VerifyArgs),
@@ -44,6 +46,13 @@ pub struct CliError {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, stop quietly when the reader of our output goes away
+    // (`hct inspect big.hct | head`) instead of failing on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Bad input must never show a Rust backtrace; a panic is our bug, reported as such.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("hct: internal error (please report): {info}");
@@ -62,6 +71,7 @@ fn main() -> ExitCode {
     };
     output::init_logging(cli.verbose);
     let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Convert(a) => convert::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),
         Command::Validate(a) => cmd::check::validate(a),
         Command::Verify(a) => cmd::check::verify(a),

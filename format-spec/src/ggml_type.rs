@@ -109,31 +109,41 @@ impl GgmlType {
     }
 
     /// The HCT codec id that carries this type's bytes unchanged (SPEC.md §7).
-    /// The three float types map to HCT's plain `f32`/`f16`/`bf16` codecs; everything
-    /// else to `ggml_<lowercase name>`.
+    /// Plain element types map to HCT's element codecs (`f32`, `f16`, `bf16`, `i8`, …,
+    /// `f64`); every block type to `ggml_<lowercase name>`.
     pub fn hct_codec_id(&self) -> String {
-        match self.id {
-            0 => "f32".into(),
-            1 => "f16".into(),
-            30 => "bf16".into(),
-            _ => format!("ggml_{}", self.name.to_ascii_lowercase()),
+        match self.plain_element_codec() {
+            Some(id) => id.into(),
+            None => format!("ggml_{}", self.name.to_ascii_lowercase()),
         }
+    }
+
+    /// ggml's plain element types share HCT's element codecs, so a GGUF I32 tensor and a
+    /// safetensors I32 tensor get the same id.
+    pub fn plain_element_codec(&self) -> Option<&'static str> {
+        Some(match self.id {
+            0 => "f32",
+            1 => "f16",
+            24 => "i8",
+            25 => "i16",
+            26 => "i32",
+            27 => "i64",
+            28 => "f64",
+            30 => "bf16",
+            _ => return None,
+        })
     }
 
     /// The ggml type whose bytes an HCT codec id carries unchanged, if any.
     pub fn from_hct_codec_id(codec: &str) -> Option<GgmlType> {
-        match codec {
-            "f32" => Self::from_name("f32"),
-            "f16" => Self::from_name("f16"),
-            "bf16" => Self::from_name("bf16"),
-            _ => {
-                let rest = codec.strip_prefix("ggml_")?;
-                if matches!(rest, "f32" | "f16" | "bf16") {
-                    return None;
-                }
-                Self::from_name(rest)
-            }
+        if let Some(t) = GGML_TYPES
+            .iter()
+            .find(|t| t.plain_element_codec() == Some(codec))
+        {
+            return Some(*t);
         }
+        let t = Self::from_name(codec.strip_prefix("ggml_")?)?;
+        t.plain_element_codec().is_none().then_some(t)
     }
 
     /// Bytes of one row of `row_len` elements, or `None` if the row is not a whole number

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod container;
 pub mod ggml_type;
 pub mod gguf;
+pub mod safetensors_io;
 pub mod value;
 
 pub use container::{Container, Error, ErrorKind, HctFile, TensorDesc, TensorInfo, Writer};

@@ -318,7 +318,24 @@ impl fmt::Display for Value {
             Value::F32(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),
-            Value::String(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
+            Value::String(b) => {
+                // Tokenizer files run to megabytes: show the start and the size.
+                const SHOWN: usize = 96;
+                if b.len() <= SHOWN {
+                    write!(f, "{:?}", String::from_utf8_lossy(b))
+                } else {
+                    let mut cut = SHOWN;
+                    while cut > 0 && (b[cut] & 0xc0) == 0x80 {
+                        cut -= 1; // do not split a UTF-8 sequence
+                    }
+                    write!(
+                        f,
+                        "{:?}… ({} bytes)",
+                        String::from_utf8_lossy(&b[..cut]),
+                        b.len()
+                    )
+                }
+            }
             Value::Array(a) => {
                 const SHOWN: usize = 6;
                 write!(f, "[{}; {}]", a.elem_type(), a.len())?;

@@ -185,6 +185,10 @@ pub enum ErrorKind {
         expected: String,
         actual: String,
     },
+    #[error("not a valid safetensors file: {message}")]
+    Safetensors { message: String },
+    #[error("tensor {tensor:?} has dtype {dtype}, which HCT cannot carry")]
+    UnsupportedDtype { tensor: String, dtype: String },
     #[error("no tensor named {name:?}")]
     NoSuchTensor { name: String },
     #[error("{0}")]
@@ -197,9 +201,10 @@ impl ErrorKind {
         match self {
             Io { .. } => Category::Io,
             HeaderChecksumMismatch { .. } | PayloadChecksumMismatch { .. } => Category::Checksum,
-            UnsupportedMajor { .. } | UnknownRequiredFeatures { .. } | UnknownCodec { .. } => {
-                Category::Unsupported
-            }
+            UnsupportedMajor { .. }
+            | UnknownRequiredFeatures { .. }
+            | UnknownCodec { .. }
+            | UnsupportedDtype { .. } => Category::Unsupported,
             Codec {
                 source: CodecError::Unsupported { .. },
                 ..

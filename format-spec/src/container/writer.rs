@@ -125,6 +125,11 @@ impl Writer {
         })
     }
 
+    /// Payload length of the most recently finished tensor.
+    pub fn last_tensor_len(&self) -> Option<u64> {
+        self.header.tensors.last().map(|t| t.length)
+    }
+
     /// Write the header and preamble, flush, fsync and rename into place.
     pub fn finish(mut self, metadata: Metadata) -> Result<Written, Error> {
         check_metadata(&metadata).map_err(|k| self.err(k))?;

@@ -1,0 +1,225 @@
+//! `hct convert`: between safetensors, GGUF and HCT, streaming, tensor by tensor.
+
+mod plan;
+mod quality;
+mod source;
+mod to_hct;
+mod to_safetensors;
+
+use crate::output;
+use anyhow::{bail, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use quality::Quality;
+use serde::Serialize;
+use serde_json::json;
+use source::Source;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Convert a checkpoint between safetensors, GGUF and HCT.
+///
+/// Formats come from the file names (`.hct`, `.gguf`, `.safetensors`, a sharded
+/// checkpoint's `model.safetensors.index.json` or its folder) or from --from/--to.
+/// Tensors are carried through byte for byte unless a codec is asked for:
+///
+///   hct convert model.safetensors model.hct                  lossless repackaging
+///   hct convert ./Llama-3-8B/ llama.hct --codec int4_opt_v1   weight matrices to int4
+///   hct convert model.hct model.safetensors --dtype f32       decode everything to f32
+///
+/// --codec applies to weight matrices (2 or more dimensions, float source); vectors
+/// (norms, biases) keep their source precision. --keep and --codec-for override it by
+/// tensor-name pattern (`*` and `?` wildcards). The output appears only when complete.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Input: .hct, .gguf, .safetensors, model.safetensors.index.json, or a checkpoint folder.
+    input: PathBuf,
+    /// Output file.
+    output: PathBuf,
+    /// Input format, when the file name does not say.
+    #[arg(long, value_enum)]
+    from: Option<Format>,
+    /// Output format, when the file name does not say.
+    #[arg(long, value_enum)]
+    to: Option<Format>,
+    /// Codec for weight matrices, e.g. int4_opt_v1, f16 (`hct codecs` lists them).
+    #[arg(long, value_name = "ID")]
+    codec: Option<String>,
+    /// Keep tensors matching PATTERN at source precision (repeatable), e.g. '*embd*'.
+    #[arg(long, value_name = "PATTERN")]
+    keep: Vec<String>,
+    /// Give tensors matching PATTERN this codec (repeatable; first match wins),
+    /// e.g. 'output.weight=f16'.
+    #[arg(long, value_name = "PATTERN=ID")]
+    codec_for: Vec<String>,
+    /// Element type for tensors that must be decoded on the way out (safetensors, GGUF).
+    #[arg(long, value_name = "DTYPE", value_parser = ["f32", "f16", "bf16"])]
+    dtype: Option<String>,
+    /// With a safetensors output: also write the config and tokenizer files recorded from the
+    /// source checkpoint into the output's folder.
+    #[arg(long)]
+    side_files: bool,
+    /// Worker threads (default: all cores). The output is identical whatever the count.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Hct,
+    Gguf,
+    Safetensors,
+}
+
+/// What happened to one tensor.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorReport {
+    pub name: String,
+    pub shape: Vec<u64>,
+    pub source_codec: String,
+    pub codec: String,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub elements: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<Quality>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if let Some(n) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()?;
+    }
+    source::check_exists(&a.input)?;
+    let from = match a.from {
+        Some(f) => f,
+        None => detect(&a.input)?,
+    };
+    let to = match a.to {
+        Some(f) => f,
+        None => detect(&a.output)?,
+    };
+    let plan = plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for)?;
+    if to != Format::Hct && (a.codec.is_some() || !a.codec_for.is_empty()) {
+        bail!("--codec and --codec-for choose HCT codecs; convert to .hct first, then export");
+    }
+    let start = Instant::now();
+    let src = Source::open(&a.input, from)?;
+    let total = src.total_bytes();
+    let progress = progress_bar(total);
+    let reports = match to {
+        Format::Hct => to_hct::write_hct(&src, &a.output, &plan, vec![], &progress)?,
+        Format::Safetensors => {
+            let r =
+                to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;
+            if a.side_files {
+                let dir = a
+                    .output
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let files = to_safetensors::restore_side_files(&src, dir)?;
+                tracing::info!(?files, "side files written");
+            }
+            r
+        }
+        Format::Gguf => bail!("writing GGUF is not in this build yet"),
+    };
+    progress.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    summarize(&a, from, to, &reports, secs)
+}
+
+fn detect(p: &Path) -> Result<Format> {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if p.is_dir() || name.ends_with(".safetensors") || name.ends_with(".safetensors.index.json") {
+        return Ok(Format::Safetensors);
+    }
+    if name.ends_with(".hct") {
+        return Ok(Format::Hct);
+    }
+    if name.ends_with(".gguf") {
+        return Ok(Format::Gguf);
+    }
+    bail!(
+        "cannot tell the format of {} from its name; pass --from/--to (hct, gguf, safetensors)",
+        p.display()
+    )
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    // indicatif draws only when stderr is a terminal, so scripts and CI stay quiet.
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("template is valid"),
+    );
+    pb
+}
+
+fn summarize(
+    a: &Args,
+    from: Format,
+    to: Format,
+    reports: &[TensorReport],
+    secs: f64,
+) -> Result<()> {
+    let file_bytes = std::fs::metadata(&a.output)?.len();
+    let bytes_in: u64 = reports.iter().map(|r| r.bytes_in).sum();
+    let elements: u64 = reports.iter().map(|r| r.elements).sum();
+    let changed: Vec<&TensorReport> = reports.iter().filter(|r| r.quality.is_some()).collect();
+    let q_elems: u64 = changed.iter().map(|r| r.elements).sum();
+    let q_bytes: u64 = changed.iter().map(|r| r.bytes_out).sum();
+    let bpw_file = if elements > 0 {
+        file_bytes as f64 * 8.0 / elements as f64
+    } else {
+        0.0
+    };
+    let bpw_q = if q_elems > 0 {
+        q_bytes as f64 * 8.0 / q_elems as f64
+    } else {
+        0.0
+    };
+    if a.json {
+        output::print_json(&json!({
+            "input": a.input, "output": a.output, "from": from, "to": to,
+            "tensors": reports.len(), "re_encoded_tensors": changed.len(),
+            "bytes_in": bytes_in, "file_bytes": file_bytes, "elements": elements,
+            "bits_per_weight_whole_file": bpw_file,
+            "bits_per_weight_re_encoded": bpw_q,
+            "seconds": secs, "input_gb_per_s": bytes_in as f64 / secs / 1e9,
+            "tensor_reports": reports,
+        }));
+        return Ok(());
+    }
+    for r in &changed {
+        let q = r.quality.expect("filtered on quality");
+        println!(
+            "  {:40} {:>8} → {:<16} rel.err {:.5}  cos {:.6}  SNR {:6.2} dB",
+            r.name, r.source_codec, r.codec, q.rel_rms_error, q.cosine, q.snr_db
+        );
+    }
+    println!(
+        "{} → {}: {} tensors ({} re-encoded), {} → {}, {:.3} bits per weight over the whole file{}, {:.1} s",
+        a.input.display(),
+        a.output.display(),
+        reports.len(),
+        changed.len(),
+        output::bytes(bytes_in),
+        output::bytes(file_bytes),
+        bpw_file,
+        if q_elems > 0 { format!(" ({bpw_q:.3} over re-encoded tensors)") } else { String::new() },
+        secs
+    );
+    Ok(())
+}
