@@ -330,7 +330,8 @@ def header(name: str, versions: dict, expected_from: str) -> dict:
     return {
         "type": name,
         "ggml_type_id": type_id,
-        "codec": f"ggml_{name.lower()}",
+        # Plain element types share HCT's element codecs (GgmlType::plain_element_codec).
+        "codec": name.lower() if name.lower() in ("i8", "i16", "i32", "i64", "f64") else f"ggml_{name.lower()}",
         "block_size": bs,
         "type_size": ts,
         "generator": "compat-tests/scripts/make_ggml_vectors.py",

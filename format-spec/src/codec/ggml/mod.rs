@@ -9,14 +9,13 @@
 //!
 //! One file per family: `legacy` (one scale per 32-, 64- or 128-element block),
 //! `kquants` (256-element super-blocks with packed sub-block scales), `iquants`
-//! (non-uniform codebooks), `ternary`, `fp4` (microscaled 4-bit floats) and `plain`
-//! (integer and f64 element types).
+//! (non-uniform codebooks), `ternary` and `fp4` (microscaled 4-bit floats). ggml's plain element types (I8…I64,
+//! F64) are HCT's shared element codecs (`i8`, …, `f64`), not ggml codecs.
 
 mod fp4;
 mod iquants;
 mod kquants;
 mod legacy;
-mod plain;
 mod ternary;
 
 use super::{check_len, Codec, CodecError};
@@ -44,7 +43,7 @@ pub struct GgmlCodec {
 
 /// The codec table. Ids are spelled out (they are frozen strings, SPEC.md §7.1); a test
 /// checks each equals `GgmlType::hct_codec_id()` of its type.
-static CODECS: [GgmlCodec; 32] = [
+static CODECS: [GgmlCodec; 27] = [
     codec(
         2,
         "ggml_q4_0",
@@ -185,41 +184,6 @@ static CODECS: [GgmlCodec; 32] = [
         "ggml_iq4_xs",
         "ggml IQ4_XS: 256 × 4-bit non-uniform grid indices, 6-bit sub-block scales",
         Some(iquants::decode_iq4_xs),
-        None,
-    ),
-    codec(
-        24,
-        "ggml_i8",
-        "ggml I8: int8 elements, decoded to f32",
-        Some(plain::decode_i8),
-        None,
-    ),
-    codec(
-        25,
-        "ggml_i16",
-        "ggml I16: little-endian int16 elements, decoded to f32",
-        Some(plain::decode_i16),
-        None,
-    ),
-    codec(
-        26,
-        "ggml_i32",
-        "ggml I32: little-endian int32 elements, decoded to f32 (nearest, ties to even)",
-        Some(plain::decode_i32),
-        None,
-    ),
-    codec(
-        27,
-        "ggml_i64",
-        "ggml I64: little-endian int64 elements, decoded to f32 (nearest, ties to even)",
-        Some(plain::decode_i64),
-        None,
-    ),
-    codec(
-        28,
-        "ggml_f64",
-        "ggml F64: little-endian binary64 elements, decoded to f32 (nearest, ties to even)",
-        Some(plain::decode_f64),
         None,
     ),
     codec(
@@ -380,12 +344,11 @@ mod tests {
     use crate::codec::find;
 
     #[test]
-    fn one_codec_per_live_non_float_type_with_its_id() {
-        let floats = ["f32", "f16", "bf16"];
+    fn one_codec_per_live_block_type_with_its_id() {
         let expected: Vec<GgmlType> = GGML_TYPES
             .iter()
             .copied()
-            .filter(|t| !floats.contains(&t.name))
+            .filter(|t| t.plain_element_codec().is_none())
             .collect();
         let got: Vec<GgmlType> = CODECS.iter().map(|c| c.ty).collect();
         assert_eq!(got, expected);
@@ -394,8 +357,9 @@ mod tests {
             assert_eq!(find(c.id).map(|f| f.id()), Some(c.id));
         }
         assert_eq!(all().len(), expected.len());
-        for f in floats {
+        for f in ["f32", "f16", "bf16", "i8", "i16", "i32", "i64", "f64"] {
             assert!(all().iter().all(|c| c.id() != format!("ggml_{f}")));
+            assert!(find(f).is_some(), "element codec {f} is registered");
         }
     }
 
