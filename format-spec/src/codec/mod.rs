@@ -9,6 +9,7 @@
 //! registry below is the single place codecs plug in; a reader refuses any id not in it.
 
 pub mod ggml;
+pub mod int4;
 mod raw;
 
 use std::fmt;
@@ -88,6 +89,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(raw::CODECS.iter().map(|c| c as &'static dyn Codec));
     v.extend(raw::ELEMENTS.iter().map(|c| c as &'static dyn Codec));
     v.extend(ggml::all());
+    v.extend(int4::all());
     v
 }
 
