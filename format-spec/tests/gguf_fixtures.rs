@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use hct_format::ggml_type::{GgmlType, GgmlTypeLookup};
-use hct_format::gguf::{GgufFile, GgufTensorInfo, GgufWriter};
+use hct_format::gguf::{encode_header, GgufFile, GgufTensorInfo, GgufWriter};
 use hct_format::value::{metadata_bit_eq, Array, Value};
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -156,6 +156,13 @@ fn check_round_trip(name: &str) {
     assert_eq!(ours.len(), original.len(), "{name}: length");
     let first_diff = ours.iter().zip(&original).position(|(a, b)| a != b);
     assert_eq!(first_diff, None, "{name}: first differing byte");
+
+    let infos: Vec<GgufTensorInfo> = f.tensors().iter().map(|t| t.info.clone()).collect();
+    let header = encode_header(f.version(), f.metadata(), &infos).unwrap();
+    assert!(
+        header[..] == original[..f.data_offset() as usize],
+        "{name}: encode_header"
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ mod writer;
 
 pub use error::GgufError;
 pub use reader::{GgufFile, GgufTensor};
-pub use writer::{GgufWriter, TensorDataWriter};
+pub use writer::{encode_header, GgufWriter, TensorDataWriter};
 
 use crate::ggml_type::GgmlType;
 use reader::ShapeError;

@@ -69,13 +69,7 @@ impl GgufWriter {
             path: path.clone(),
             reason,
         };
-        if !(2..=3).contains(&version) {
-            return Err(invalid(format!("GGUF version {version} (only 2 and 3)")));
-        }
-        let alignment = validate_metadata(metadata).map_err(&invalid)?;
-        let sizes = validate_tensors(tensors).map_err(&invalid)?;
-
-        let header = encode_header(version, metadata, tensors, &sizes, alignment as u64);
+        let plan = plan_header(version, metadata, tensors).map_err(invalid)?;
 
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -103,10 +97,10 @@ impl GgufWriter {
         let mut writer = GgufWriter {
             path,
             out: BufWriter::with_capacity(1 << 20, tmp),
-            alignment: alignment as u64,
+            alignment: plan.alignment,
             tensors: tensors
                 .iter()
-                .zip(&sizes)
+                .zip(&plan.sizes)
                 .map(|(t, &size)| PlannedTensor {
                     name: t.name.clone(),
                     size,
@@ -115,7 +109,7 @@ impl GgufWriter {
             next: 0,
             partial: 0,
         };
-        writer.write_all_io(&header)?;
+        writer.write_all_io(&plan.header)?;
         Ok(writer)
     }
 
@@ -207,6 +201,21 @@ impl GgufWriter {
     }
 }
 
+/// The header bytes [`GgufWriter`] writes for these inputs, padded to the alignment (what
+/// ggml calls the file's meta data): everything before the first tensor's data.
+pub fn encode_header(
+    version: u32,
+    metadata: &[(String, Value)],
+    tensors: &[GgufTensorInfo],
+) -> Result<Vec<u8>, GgufError> {
+    plan_header(version, metadata, tensors)
+        .map(|plan| plan.header)
+        .map_err(|reason| GgufError::InvalidWriterInput {
+            path: PathBuf::from("<memory>"),
+            reason,
+        })
+}
+
 impl TensorDataWriter<'_> {
     /// Check the tensor's bytes are complete and write its padding.
     pub fn finish(self) -> Result<(), GgufError> {
@@ -262,6 +271,30 @@ const ZEROS: [u8; 4096] = [0; 4096];
 // ---------------------------------------------------------------------------------------
 // Validation and encoding
 // ---------------------------------------------------------------------------------------
+
+struct HeaderPlan {
+    header: Vec<u8>,
+    alignment: u64,
+    sizes: Vec<u64>,
+}
+
+fn plan_header(
+    version: u32,
+    metadata: &[(String, Value)],
+    tensors: &[GgufTensorInfo],
+) -> Result<HeaderPlan, String> {
+    if !(2..=3).contains(&version) {
+        return Err(format!("GGUF version {version} (only 2 and 3)"));
+    }
+    let alignment = validate_metadata(metadata)? as u64;
+    let sizes = validate_tensors(tensors)?;
+    let header = header_bytes(version, metadata, tensors, &sizes, alignment);
+    Ok(HeaderPlan {
+        header,
+        alignment,
+        sizes,
+    })
+}
 
 /// The alignment the metadata implies; refuses metadata no GGUF reader would accept back.
 fn validate_metadata(metadata: &[(String, Value)]) -> Result<u32, String> {
@@ -332,7 +365,7 @@ fn validate_tensors(tensors: &[GgufTensorInfo]) -> Result<Vec<u64>, String> {
     Ok(sizes)
 }
 
-fn encode_header(
+fn header_bytes(
     version: u32,
     metadata: &[(String, Value)],
     tensors: &[GgufTensorInfo],
