@@ -5,6 +5,7 @@ mod quality;
 mod source;
 mod to_hct;
 mod to_safetensors;
+mod transcode;
 
 use crate::output;
 use anyhow::{bail, Result};

@@ -3,20 +3,16 @@
 //! count and memory stays near a few chunks per worker.
 
 use super::plan::Plan;
-use super::quality::ErrorSums;
 use super::source::Source;
 use super::TensorReport;
 use anyhow::{anyhow, Context, Result};
+use super::transcode::encode_chunks;
 use hct_format::codec::{self, Codec};
 use hct_format::value::{Metadata, Value};
 use hct_format::{TensorDesc, Writer};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 use std::path::Path;
 
-/// Elements per encoding chunk: 4 MiB of f32, small enough to keep a few per worker in
-/// flight, large enough that per-chunk overhead vanishes.
-const CHUNK_ELEMENTS: u64 = 1 << 20;
 /// Bytes per write of a carried-through payload.
 const COPY_PIECE: usize = 8 << 20;
 
@@ -98,7 +94,7 @@ fn w_len_of_last(w: &Writer) -> u64 {
     w.last_tensor_len().unwrap_or(0)
 }
 
-fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
+pub fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
     let c = codec::find(id).ok_or_else(|| {
         anyhow!(
             "tensor {tensor:?}: codec {id:?} is unknown to this build, so it cannot be re-encoded"
@@ -110,57 +106,3 @@ fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
     Ok(c)
 }
 
-/// Decode `data` (under `from`) and encode it under `to`, row chunk by row chunk; hand
-/// each encoded chunk to `write` in order. Returns the reconstruction error sums.
-pub fn encode_chunks(
-    from: &dyn Codec,
-    to: &dyn Codec,
-    shape: &[u64],
-    data: &[u8],
-    mut write: impl FnMut(&[u8]) -> Result<()>,
-) -> Result<ErrorSums> {
-    let (rows, row_len) =
-        codec::rows_of(shape).ok_or_else(|| anyhow!("element count overflows"))?;
-    let mut total = ErrorSums::default();
-    if rows == 0 || row_len == 0 {
-        return Ok(total);
-    }
-    let in_row = from.row_bytes(row_len)? as usize;
-    let out_row = to.row_bytes(row_len)? as usize;
-    let rows_per_chunk = (CHUNK_ELEMENTS / row_len).max(1);
-    let chunks: Vec<(u64, u64)> = (0..rows)
-        .step_by(rows_per_chunk as usize)
-        .map(|r| (r, rows_per_chunk.min(rows - r)))
-        .collect();
-    let batch = rayon::current_num_threads() * 2;
-    for group in chunks.chunks(batch) {
-        let encoded: Vec<Result<(Vec<u8>, ErrorSums)>> = group
-            .par_iter()
-            .map(|&(first, n)| {
-                let n = n as usize;
-                let src = &data[first as usize * in_row..][..n * in_row];
-                let mut x = vec![0f32; n * row_len as usize];
-                let mut out = vec![0u8; n * out_row];
-                let mut y = vec![0f32; row_len as usize];
-                let mut sums = ErrorSums::default();
-                for r in 0..n {
-                    let xr = &mut x[r * row_len as usize..][..row_len as usize];
-                    from.decode_row(&src[r * in_row..][..in_row], xr)?;
-                    let or = &mut out[r * out_row..][..out_row];
-                    to.encode_row(xr, or)?;
-                    if to.can_decode() {
-                        to.decode_row(or, &mut y)?;
-                        sums.add(&ErrorSums::of(xr, &y));
-                    }
-                }
-                Ok((out, sums))
-            })
-            .collect();
-        for e in encoded {
-            let (bytes, sums) = e?;
-            write(&bytes)?;
-            total.add(&sums);
-        }
-    }
-    Ok(total)
-}

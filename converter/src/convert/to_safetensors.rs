@@ -38,7 +38,7 @@ impl View for &Lazy<'_> {
             return Cow::Borrowed(self.t.data);
         };
         let mut out = Vec::with_capacity(self.len);
-        let r = super::to_hct::encode_chunks(from, to, &self.t.shape, self.t.data, |b| {
+        let r = super::transcode::encode_chunks(from, to, &self.t.shape, self.t.data, |b| {
             out.extend_from_slice(b);
             Ok(())
         });
