@@ -1,1 +1,32 @@
-//! libhct: kernels and the C ABI. See ../README.md.
+//! libhct: decode (`to_float`) and dot-product (`vec_dot`) kernels for HCT's int4 codecs and
+//! the ggml block types they meet, with ggml's own function signatures so a ggml-style
+//! runtime can call them from its type-traits table.
+//!
+//! Layout of the crate (the BLAKE3 pattern, STYLE.md):
+//! - [`layout`]: every block layout once, its size checked at compile time, and the
+//!   argument checks all kernels share.
+//! - [`kernels::portable`]: the scalar reference. Its arithmetic *defines* every result;
+//!   `kernels::avx2` and `kernels::neon` reproduce it bit for bit.
+//! - [`platform`]: [`platform::Isa`], run-time detection (cached, overridable by `HCT_ISA`),
+//!   and [`platform::Backend`], the single dispatch point of both kernel families.
+//! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
+//! - [`traits`]: one [`traits::CodecTraits`] record per codec id, with `extern "C"` entry
+//!   points in ggml's signatures.
+//!
+//! The accumulation order of every dot product is specified in [`kernels::portable`].
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod fp16;
+pub mod kernels;
+pub mod layout;
+pub mod platform;
+pub mod quantize;
+pub mod traits;
+
+#[cfg(test)]
+mod harness;
+
+pub use layout::{ActivationFormat, KernelError, WeightFormat};
+pub use platform::{Backend, Isa};
+pub use traits::{traits_for, CodecTraits};

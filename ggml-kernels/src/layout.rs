@@ -1,0 +1,405 @@
+//! Block layouts the kernels read, declared once, and the argument checks every backend
+//! shares (so an AVX2 kernel and the reference refuse exactly the same calls).
+//!
+//! All layouts are little-endian and blocks lie back to back along a row.
+//!
+//! | format | elems | bytes | fields (in order) | element value |
+//! |---|---|---|---|---|
+//! | ggml Q4_0 | 32 | 18 | fp16 d, 16 B nibbles | (q − 8) · d |
+//! | ggml Q4_1 | 32 | 20 | fp16 d, fp16 m, 16 B nibbles | q · d + m |
+//! | ggml Q8_0 | 32 | 34 | fp16 d, 32 × i8 | q · d |
+//! | ggml Q8_1 | 32 | 36 | fp16 d, fp16 s = d·Σq, 32 × i8 | q · d |
+//! | `int4_gN_fp16_v1`, N ∈ {8, 16, 32} | N | 4 + N/2 | fp16 d, fp16 m, N/2 B nibbles | q · d + m |
+//!
+//! Nibble order (every 4-bit layout here): element j < half sits in the low nibble of
+//! byte j, element j + half in the high nibble of byte j, half = elements / 2. `q · d + m`
+//! is an f32 multiply then an f32 add (two roundings, never a fused multiply-add).
+//!
+//! `int4_g32_fp16_v1` is byte-identical to Q4_1. `int4_opt_v1` stores the g16 layout (only
+//! its encoder differs), so it uses g16's kernels. HCT int4 rows may end in a partial group
+//! stored as a whole block whose pad positions hold q = 0 and are never decoded: a row of L
+//! elements has ceil(L / N) blocks.
+
+use std::fmt;
+
+/// Elements per block of every ggml type here and of both activation formats.
+pub const QK: usize = 32;
+
+pub const Q4_0_BLOCK_BYTES: usize = 2 + QK / 2;
+pub const Q4_1_BLOCK_BYTES: usize = 2 + 2 + QK / 2;
+pub const Q8_0_BLOCK_BYTES: usize = 2 + QK;
+pub const Q8_1_BLOCK_BYTES: usize = 2 + 2 + QK;
+
+/// Bytes of one `int4_gN_fp16_v1` block.
+pub const fn int4_block_bytes(group_len: usize) -> usize {
+    2 + 2 + group_len / 2
+}
+
+// The sizes ggml's `ggml-common.h` asserts for its structs, and HCT's SPEC.md for its own.
+const _: () = assert!(Q4_0_BLOCK_BYTES == 18);
+const _: () = assert!(Q4_1_BLOCK_BYTES == 20);
+const _: () = assert!(Q8_0_BLOCK_BYTES == 34);
+const _: () = assert!(Q8_1_BLOCK_BYTES == 36);
+const _: () = assert!(int4_block_bytes(8) == 8);
+const _: () = assert!(int4_block_bytes(16) == 12);
+const _: () = assert!(int4_block_bytes(32) == Q4_1_BLOCK_BYTES);
+
+/// A weight layout the kernels decode and dot. Each has exactly one activation format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WeightFormat {
+    Q4_0,
+    Q4_1,
+    Q8_0,
+    Int4G8,
+    Int4G16,
+    Int4G32,
+}
+
+/// The ggml activation block a weight format's `vec_dot` consumes (ggml's `vec_dot_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActivationFormat {
+    Q8_0,
+    Q8_1,
+}
+
+/// Why a kernel refused its arguments. Kernels check before touching memory, so a refused
+/// call has read and written nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelError {
+    /// The row length is not allowed for this format (ggml types and every `vec_dot` need
+    /// whole 32-element blocks).
+    RowLength {
+        format: &'static str,
+        len: usize,
+        multiple_of: usize,
+    },
+    /// A row's byte size does not fit in `usize`.
+    RowTooLong { format: &'static str, len: usize },
+    /// The weight bytes are fewer than the row needs.
+    WeightBuffer {
+        format: &'static str,
+        len: usize,
+        needed: usize,
+        actual: usize,
+    },
+    /// The activation bytes are fewer than the row needs.
+    ActivationBuffer {
+        format: &'static str,
+        len: usize,
+        needed: usize,
+        actual: usize,
+    },
+    /// The f32 buffer has the wrong number of elements.
+    FloatBuffer {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelError::RowLength {
+                format,
+                len,
+                multiple_of,
+            } => write!(
+                f,
+                "{format}: a row of {len} elements is not a multiple of {multiple_of}"
+            ),
+            KernelError::RowTooLong { format, len } => {
+                write!(
+                    f,
+                    "{format}: a row of {len} elements overflows its byte size"
+                )
+            }
+            KernelError::WeightBuffer {
+                format,
+                len,
+                needed,
+                actual,
+            } => write!(
+                f,
+                "{format}: a row of {len} elements needs {needed} weight bytes, got {actual}"
+            ),
+            KernelError::ActivationBuffer {
+                format,
+                len,
+                needed,
+                actual,
+            } => write!(
+                f,
+                "{format}: a row of {len} elements needs {needed} activation bytes, got {actual}"
+            ),
+            KernelError::FloatBuffer {
+                what,
+                expected,
+                actual,
+            } => write!(f, "{what}: expected {expected} floats, got {actual}"),
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+impl WeightFormat {
+    pub const ALL: [WeightFormat; 6] = [
+        WeightFormat::Q4_0,
+        WeightFormat::Q4_1,
+        WeightFormat::Q8_0,
+        WeightFormat::Int4G8,
+        WeightFormat::Int4G16,
+        WeightFormat::Int4G32,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            WeightFormat::Q4_0 => "q4_0",
+            WeightFormat::Q4_1 => "q4_1",
+            WeightFormat::Q8_0 => "q8_0",
+            WeightFormat::Int4G8 => "int4_g8_fp16_v1",
+            WeightFormat::Int4G16 => "int4_g16_fp16_v1",
+            WeightFormat::Int4G32 => "int4_g32_fp16_v1",
+        }
+    }
+
+    /// Elements per block (per group for the int4 codecs).
+    pub const fn block_len(self) -> usize {
+        match self {
+            WeightFormat::Int4G8 => 8,
+            WeightFormat::Int4G16 => 16,
+            WeightFormat::Q4_0
+            | WeightFormat::Q4_1
+            | WeightFormat::Q8_0
+            | WeightFormat::Int4G32 => QK,
+        }
+    }
+
+    pub const fn block_bytes(self) -> usize {
+        match self {
+            WeightFormat::Q4_0 => Q4_0_BLOCK_BYTES,
+            WeightFormat::Q4_1 => Q4_1_BLOCK_BYTES,
+            WeightFormat::Q8_0 => Q8_0_BLOCK_BYTES,
+            WeightFormat::Int4G8 => int4_block_bytes(8),
+            WeightFormat::Int4G16 => int4_block_bytes(16),
+            WeightFormat::Int4G32 => int4_block_bytes(32),
+        }
+    }
+
+    /// HCT int4 rows may end in a partial group (SPEC.md); ggml rows are whole blocks.
+    pub const fn allows_partial_block(self) -> bool {
+        matches!(
+            self,
+            WeightFormat::Int4G8 | WeightFormat::Int4G16 | WeightFormat::Int4G32
+        )
+    }
+
+    /// The activation format of this format's `vec_dot`.
+    ///
+    /// Q4_1 keeps ggml's Q8_1, whose precomputed `s = d·Σq` supplies the min term. The HCT
+    /// int4 codecs take Q8_0: for g8 and g16 a group is smaller than the activation block,
+    /// so Q8_1's whole-block sum is useless and the per-group sum must be computed anyway;
+    /// computing it exactly in integers is also more accurate than Q8_1's fp16-rounded `s`,
+    /// and Q8_0 rows are 34 rather than 36 bytes per 32 values. g32 follows g8 and g16 so
+    /// all three share one formula and one accumulation order.
+    pub const fn activation(self) -> ActivationFormat {
+        match self {
+            WeightFormat::Q4_1 => ActivationFormat::Q8_1,
+            _ => ActivationFormat::Q8_0,
+        }
+    }
+
+    /// Bytes of one row of `len` elements, or why such a row is refused.
+    pub fn row_bytes(self, len: usize) -> Result<usize, KernelError> {
+        let block_len = self.block_len();
+        if !self.allows_partial_block() && len % block_len != 0 {
+            return Err(KernelError::RowLength {
+                format: self.name(),
+                len,
+                multiple_of: block_len,
+            });
+        }
+        len.div_ceil(block_len)
+            .checked_mul(self.block_bytes())
+            .ok_or(KernelError::RowTooLong {
+                format: self.name(),
+                len,
+            })
+    }
+}
+
+impl ActivationFormat {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ActivationFormat::Q8_0 => "q8_0",
+            ActivationFormat::Q8_1 => "q8_1",
+        }
+    }
+
+    /// The id of this block type in ggml's `enum ggml_type`.
+    pub const fn ggml_type_id(self) -> u32 {
+        match self {
+            ActivationFormat::Q8_0 => 8,
+            ActivationFormat::Q8_1 => 9,
+        }
+    }
+
+    pub const fn block_bytes(self) -> usize {
+        match self {
+            ActivationFormat::Q8_0 => Q8_0_BLOCK_BYTES,
+            ActivationFormat::Q8_1 => Q8_1_BLOCK_BYTES,
+        }
+    }
+
+    /// Bytes of one activation row of `len` elements (whole blocks only, as in ggml).
+    pub fn row_bytes(self, len: usize) -> Result<usize, KernelError> {
+        if len % QK != 0 {
+            return Err(KernelError::RowLength {
+                format: self.name(),
+                len,
+                multiple_of: QK,
+            });
+        }
+        (len / QK)
+            .checked_mul(self.block_bytes())
+            .ok_or(KernelError::RowTooLong {
+                format: self.name(),
+                len,
+            })
+    }
+}
+
+/// Checks a `to_float` call: `y` receives exactly one row, `x` holds at least that row.
+pub(crate) fn check_to_float(
+    format: WeightFormat,
+    x_len: usize,
+    y_len: usize,
+) -> Result<(), KernelError> {
+    let needed = format.row_bytes(y_len)?;
+    if x_len < needed {
+        return Err(KernelError::WeightBuffer {
+            format: format.name(),
+            len: y_len,
+            needed,
+            actual: x_len,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a `vec_dot` call of `n` elements and returns the number of weight blocks (groups).
+///
+/// ggml quantizes activation rows in whole 32-element blocks, so `n % 32 == 0` for every
+/// format. Because 8, 16 and 32 divide 32, such a row never ends in a partial int4 group:
+/// rows with a partial group can be decoded but not dotted.
+pub(crate) fn check_vec_dot(
+    format: WeightFormat,
+    n: usize,
+    x_len: usize,
+    y_len: usize,
+) -> Result<usize, KernelError> {
+    if n % QK != 0 {
+        return Err(KernelError::RowLength {
+            format: format.name(),
+            len: n,
+            multiple_of: QK,
+        });
+    }
+    let needed_x = format.row_bytes(n)?;
+    if x_len < needed_x {
+        return Err(KernelError::WeightBuffer {
+            format: format.name(),
+            len: n,
+            needed: needed_x,
+            actual: x_len,
+        });
+    }
+    let activation = format.activation();
+    let needed_y = activation.row_bytes(n)?;
+    if y_len < needed_y {
+        return Err(KernelError::ActivationBuffer {
+            format: activation.name(),
+            len: n,
+            needed: needed_y,
+            actual: y_len,
+        });
+    }
+    Ok(n / format.block_len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hct_format::ggml_type::GgmlType;
+
+    #[test]
+    fn ggml_sizes_and_ids_agree_with_the_format_crate() {
+        for (format, ggml_name) in [
+            (WeightFormat::Q4_0, "q4_0"),
+            (WeightFormat::Q4_1, "q4_1"),
+            (WeightFormat::Q8_0, "q8_0"),
+        ] {
+            let t = GgmlType::from_name(ggml_name).expect("pinned ggml type");
+            assert_eq!(format.block_len() as u32, t.block_size, "{ggml_name}");
+            assert_eq!(format.block_bytes() as u32, t.type_size, "{ggml_name}");
+        }
+        for act in [ActivationFormat::Q8_0, ActivationFormat::Q8_1] {
+            let t = GgmlType::from_name(act.name()).expect("pinned ggml type");
+            assert_eq!(act.ggml_type_id(), t.id);
+            assert_eq!(act.block_bytes() as u32, t.type_size);
+            assert_eq!(t.block_size as usize, QK);
+        }
+    }
+
+    #[test]
+    fn partial_groups_take_a_whole_block() {
+        assert_eq!(WeightFormat::Int4G16.row_bytes(0), Ok(0));
+        assert_eq!(WeightFormat::Int4G16.row_bytes(1), Ok(12));
+        assert_eq!(WeightFormat::Int4G16.row_bytes(16), Ok(12));
+        assert_eq!(WeightFormat::Int4G16.row_bytes(17), Ok(24));
+        assert_eq!(WeightFormat::Int4G8.row_bytes(576 + 3), Ok(73 * 8));
+        assert_eq!(WeightFormat::Int4G32.row_bytes(33), Ok(40));
+        assert!(matches!(
+            WeightFormat::Q4_1.row_bytes(33),
+            Err(KernelError::RowLength {
+                multiple_of: 32,
+                ..
+            })
+        ));
+        assert!(matches!(
+            WeightFormat::Int4G8.row_bytes(usize::MAX),
+            Err(KernelError::RowTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn vec_dot_needs_whole_activation_blocks_and_enough_bytes() {
+        let f = WeightFormat::Int4G16;
+        assert_eq!(check_vec_dot(f, 64, 48, 68), Ok(4));
+        assert!(matches!(
+            check_vec_dot(f, 48, 1000, 1000),
+            Err(KernelError::RowLength { len: 48, .. })
+        ));
+        assert!(matches!(
+            check_vec_dot(f, 64, 47, 68),
+            Err(KernelError::WeightBuffer {
+                needed: 48,
+                actual: 47,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_vec_dot(f, 64, 48, 67),
+            Err(KernelError::ActivationBuffer {
+                needed: 68,
+                actual: 67,
+                ..
+            })
+        ));
+        assert!(matches!(
+            check_vec_dot(WeightFormat::Q4_1, 32, 20, 35),
+            Err(KernelError::ActivationBuffer { needed: 36, .. })
+        ));
+    }
+}
