@@ -3,6 +3,7 @@
 mod plan;
 mod quality;
 mod source;
+mod to_gguf;
 mod to_hct;
 mod to_safetensors;
 mod transcode;
@@ -56,6 +57,10 @@ pub struct Args {
     /// Element type for tensors that must be decoded on the way out (safetensors, GGUF).
     #[arg(long, value_name = "DTYPE", value_parser = ["f32", "f16", "bf16"])]
     dtype: Option<String>,
+    /// With a GGUF output: decode ggml block types (q4_1, q8_0, …) to --dtype as well,
+    /// instead of carrying them; plain element types (f32 norms) are always carried.
+    #[arg(long, requires = "dtype")]
+    decode_all: bool,
     /// With a safetensors output: also write the config and tokenizer files recorded from the
     /// source checkpoint into the output's folder.
     #[arg(long)]
@@ -129,7 +134,9 @@ pub fn run(a: Args) -> Result<()> {
             }
             r
         }
-        Format::Gguf => bail!("writing GGUF is not in this build yet"),
+        Format::Gguf => {
+            to_gguf::write_gguf(&src, &a.output, a.dtype.as_deref(), a.decode_all, &progress)?
+        }
     };
     progress.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();

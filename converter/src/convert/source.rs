@@ -2,6 +2,7 @@
 //! carries their bytes unchanged, zero-copy bytes) and HCT metadata.
 
 use anyhow::{Context, Result};
+use hct_format::gguf::GgufFile;
 use hct_format::safetensors_io::Checkpoint;
 use hct_format::value::{Metadata, Value};
 use hct_format::HctFile;
@@ -22,6 +23,7 @@ pub struct SrcTensor<'a> {
 /// An opened input file.
 pub enum Source {
     Safetensors(Checkpoint),
+    Gguf(GgufFile),
     Hct(HctFile),
 }
 
@@ -34,7 +36,7 @@ impl Source {
                 f.validate()?;
                 Source::Hct(f)
             }
-            super::Format::Gguf => anyhow::bail!("reading GGUF is not in this build yet"),
+            super::Format::Gguf => Source::Gguf(GgufFile::open(path)?),
         })
     }
 
@@ -50,6 +52,20 @@ impl Source {
                     source_dtype: format!("{:?}", t.dtype),
                     codec_params: vec![],
                     data: c.data(t),
+                })
+                .collect(),
+            Source::Gguf(g) => g
+                .tensors()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| SrcTensor {
+                    name: t.info.name.clone(),
+                    // GGUF lists dimensions innermost first; HCT outermost first.
+                    shape: t.info.dims.iter().rev().copied().collect(),
+                    codec: t.info.ggml_type.hct_codec_id(),
+                    source_dtype: t.info.ggml_type.name.to_string(),
+                    codec_params: vec![],
+                    data: g.tensor_data(i),
                 })
                 .collect(),
             Source::Hct(f) => f
@@ -87,6 +103,14 @@ impl Source {
                 }
                 m
             }
+            Source::Gguf(g) => {
+                // The GGUF keys stay exactly as they were (order, types, values); what HCT
+                // adds is under `hct.` and is removed again on export.
+                let mut m = g.metadata().clone();
+                m.push(("hct.source.format".into(), Value::string("gguf")));
+                m.push((GGUF_VERSION_KEY.into(), Value::U32(g.version())));
+                m
+            }
             Source::Hct(f) => f.metadata().clone(),
         })
     }
@@ -103,6 +127,7 @@ impl Source {
     pub fn total_bytes(&self) -> u64 {
         match self {
             Source::Safetensors(c) => c.total_bytes(),
+            Source::Gguf(g) => g.tensors().iter().map(|t| t.size).sum(),
             Source::Hct(f) => f.tensors().iter().map(|t| t.length).sum(),
         }
     }
@@ -112,6 +137,8 @@ impl Source {
 pub const ST_META_PREFIX: &str = "safetensors.metadata.";
 /// A sharded checkpoint's index `metadata` object, as JSON text.
 pub const ST_INDEX_META: &str = "safetensors.index_metadata";
+/// The GGUF version of a GGUF source, so export writes the same version back.
+pub const GGUF_VERSION_KEY: &str = "hct.source.gguf_version";
 /// Files found beside a checkpoint (config.json, tokenizer.json, …), their bytes.
 pub const HF_FILE_PREFIX: &str = "hf.file.";
 

@@ -4,9 +4,9 @@
 
 use super::plan::Plan;
 use super::source::Source;
+use super::transcode::encode_chunks;
 use super::TensorReport;
 use anyhow::{anyhow, Context, Result};
-use super::transcode::encode_chunks;
 use hct_format::codec::{self, Codec};
 use hct_format::value::{Metadata, Value};
 use hct_format::{TensorDesc, Writer};
@@ -105,4 +105,3 @@ pub fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
     }
     Ok(c)
 }
-
