@@ -31,8 +31,16 @@ Exit codes:
 /// The exit code for an error chain: the first error in it that has a category decides.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<hct_format::Error>() {
-            return match e.category() {
+        let category = cause
+            .downcast_ref::<hct_format::Error>()
+            .map(|e| e.category())
+            .or_else(|| {
+                cause
+                    .downcast_ref::<hct_format::gguf::GgufError>()
+                    .map(|e| e.category())
+            });
+        if let Some(c) = category {
+            return match c {
                 Category::Io => IO,
                 Category::Invalid => INVALID,
                 Category::Checksum => CHECKSUM,

@@ -274,3 +274,18 @@ pub enum GgufError {
         index: usize,
     },
 }
+
+impl GgufError {
+    /// What the error means for a caller (and the CLI's exit codes), as for HCT files.
+    pub fn category(&self) -> crate::container::Category {
+        use crate::container::Category;
+        match self {
+            GgufError::Io { .. } => Category::Io,
+            GgufError::BigEndian { .. }
+            | GgufError::UnsupportedVersion { .. }
+            | GgufError::UnknownTensorType { .. }
+            | GgufError::RetiredTensorType { .. } => Category::Unsupported,
+            _ => Category::Invalid,
+        }
+    }
+}
