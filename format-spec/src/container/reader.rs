@@ -293,7 +293,9 @@ fn parse(bytes: &[u8]) -> Result<(Preamble, Header), ErrorKind> {
     }
     let header_bytes = &bytes[offset as usize..end as usize];
     let actual: [u8; 32] = Sha256::digest(header_bytes).into();
-    if actual != preamble.header_sha256 {
+    // Under cargo-fuzz the checksum comparison is skipped: otherwise almost every mutated
+    // header would stop here and the parser behind it would go unfuzzed.
+    if actual != preamble.header_sha256 && !cfg!(fuzzing) {
         return Err(ErrorKind::HeaderChecksumMismatch {
             expected: hex::encode(preamble.header_sha256),
             actual: hex::encode(actual),
