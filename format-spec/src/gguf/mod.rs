@@ -102,11 +102,16 @@ impl GgufTensorInfo {
         if ne[0] % self.ggml_type.block_size as u64 != 0 {
             return Err(ShapeError::RowNotWholeBlocks);
         }
+        // Like ggml, a zero anywhere makes an empty tensor whatever the other dimensions
+        // are (their product may then exceed any integer type: it is never formed).
+        if elements == 0 {
+            return Ok(0);
+        }
         let row = self
             .ggml_type
             .row_bytes(ne[0])
             .ok_or(ShapeError::SizeOverflow)?;
-        // The product of ne[1..] is bounded by the element count, so it cannot overflow.
+        // With no zero dimension, ne[1] * ne[2] * ne[3] <= the element count <= i64::MAX.
         let rows = ne[1] * ne[2] * ne[3];
         row.checked_mul(rows).ok_or(ShapeError::SizeOverflow)
     }
@@ -117,7 +122,7 @@ pub(crate) fn align_up(x: u64, align: u64) -> u64 {
     debug_assert!(align.is_power_of_two());
     x.checked_add(align - 1)
         .map(|v| v & !(align - 1))
-        .unwrap_or(u64::MAX & !(align - 1))
+        .unwrap_or(!(align - 1))
 }
 
 #[cfg(test)]
@@ -145,6 +150,16 @@ mod tests {
             "a 0-d tensor holds one element"
         );
         assert_eq!(info("f16", &[7, 0]).byte_size(), Some(0));
+        // Found by the fuzzer: an empty tensor whose other dimensions multiply past u64.
+        assert_eq!(
+            info("f32", &[0, 1 << 40, 1 << 40, 1 << 40]).byte_size(),
+            Some(0)
+        );
+        assert_eq!(
+            info("q8_0", &[31, 0]).checked_byte_size(),
+            Err(ShapeError::RowNotWholeBlocks),
+            "ggml checks the row even for an empty tensor"
+        );
         assert_eq!(
             info("q8_0", &[33]).checked_byte_size(),
             Err(ShapeError::RowNotWholeBlocks)
@@ -175,6 +190,6 @@ mod tests {
         assert_eq!(align_up(0, 32), 0);
         assert_eq!(align_up(1, 32), 32);
         assert_eq!(align_up(64, 32), 64);
-        assert_eq!(align_up(u64::MAX - 3, 32), u64::MAX & !31);
+        assert_eq!(align_up(u64::MAX - 3, 32), !31);
     }
 }

@@ -242,10 +242,9 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
     let n_kv_at = cur.pos;
     let n_kv = cur.u64(&|| "key/value count".into())?;
     // Every key/value pair and tensor info still has to fit in what follows.
-    let min_needed = |n: u64, each: usize| n.checked_mul(each as u64);
     cur.check_count(n_kv, MIN_KV_BYTES, n_kv_at, &|| "key/value count".into())?;
-    let kv_bytes = min_needed(n_kv, MIN_KV_BYTES).unwrap_or(u64::MAX);
-    let room_for_tensors = (cur.remaining() as u64).saturating_sub(kv_bytes);
+    // n_kv * MIN_KV_BYTES <= remaining after the check above, so no overflow.
+    let room_for_tensors = cur.remaining() as u64 - n_kv * MIN_KV_BYTES as u64;
     let max_tensors = room_for_tensors / MIN_TENSOR_INFO_BYTES as u64;
     if n_tensors > max_tensors {
         return Err(GgufError::CountTooLarge {

@@ -595,7 +595,8 @@ mod tests {
             dims: vec![33],
             ggml_type: GgmlType::from_name("q8_0").unwrap(),
         };
-        let cases: Vec<(u32, Vec<(String, Value)>, Vec<GgufTensorInfo>)> = vec![
+        type Case = (u32, Vec<(String, Value)>, Vec<GgufTensorInfo>);
+        let cases: Vec<Case> = vec![
             (1, vec![], vec![]),
             (3, vec![("".into(), Value::U8(0))], vec![]),
             (
