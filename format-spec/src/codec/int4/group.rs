@@ -192,7 +192,9 @@ fn least_squares_fit(x: &[f32], q: &[u8]) -> Option<(f64, f64)> {
     }
     let d = (n * sqx - sq * sx) / det;
     let m = (sx - d * sq) / n;
-    if !(d > 0.0) || !d.is_finite() || !m.is_finite() {
+    // Written so that a NaN slope also stops (the spec's "not d' > 0").
+    let positive_finite = d > 0.0 && d.is_finite();
+    if !positive_finite || !m.is_finite() {
         return None;
     }
     Some((d, m))
@@ -263,10 +265,11 @@ mod tests {
         assert_eq!(&block[0..4], &[0x00, 0x3c, 0x00, 0x00], "d = 1.0, m = 0.0");
         let mut q = [0u8; 8];
         quantize(&x, 1.0, 0.0, &mut q);
+        let nibbles = |low: u8, high: u8| low | (high << 4);
         assert_eq!(q, [0, 15, 0, 2, 2, 4, 4, 14]);
         assert_eq!(
             block[4..],
-            [0 | 2 << 4, 15 | 4 << 4, 0 | 4 << 4, 2 | 14 << 4]
+            [nibbles(0, 2), nibbles(15, 4), nibbles(0, 4), nibbles(2, 14)]
         );
     }
 
