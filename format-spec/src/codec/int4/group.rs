@@ -124,7 +124,7 @@ pub fn quantize(x: &[f32], d: f32, m: f32, q: &mut [u8]) {
 }
 
 /// Squared error of the decoded group against `x`, in f64, in element order (SPEC.md
-/// §7.4.6, `err`).
+/// §7.4.4, `err`).
 pub fn squared_error(x: &[f32], q: &[u8], d: f32, m: f32) -> f64 {
     let mut sum = 0.0f64;
     for (&xi, &qi) in x.iter().zip(q) {
@@ -174,7 +174,7 @@ fn minmax_params(x: &[f32]) -> Result<(f16, f16), Int4Error> {
     Ok((d, m))
 }
 
-/// The least-squares `(d', m')` for codes `q` (SPEC.md §7.4.6, steps 2a–2d), or `None`
+/// The least-squares `(d', m')` for codes `q` (SPEC.md §7.4.6, steps 2.1–2.4), or `None`
 /// when the refinement stops: all codes equal, or a slope that is not positive and finite.
 fn least_squares_fit(x: &[f32], q: &[u8]) -> Option<(f64, f64)> {
     let n = x.len() as f64;
