@@ -23,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HCT = ROOT / "target" / "release" / "hct"
-PEERS = ROOT / "compat-tests" / "peers.sh"
+PEERS = Path(os.environ.get("HCT_PEERS_SH", ROOT / "compat-tests" / "peers.sh"))
 LLAMA_SMOL = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q4_1", "Q4_0"]
 LLAMA_MINILM = ["Q8_0", "Q5_0", "Q4_1", "Q4_0"]
 KEEP = ["--codec-for", "token_embd.weight=ggml_q8_0"]
