@@ -67,7 +67,8 @@ bash "$PEERS" quantize "$HCT_MINILM_F32" Q4_0 >"$HCT_PEERS_WORK/ci-q4_0.json" ||
 python_check "
 import json; r = json.load(open('$HCT_PEERS_WORK/ci-q4_0.json'))
 print('MiniLM Q4_0 bits/weight', r['bits_per_weight'])
-assert 4.5 <= r['bits_per_weight'] < 6, r
+# Q4_0 is 4.5 bits per weight; MiniLM keeps norms, biases (F32) and the token embedding (Q8_0) wider.
+assert 4.5 <= r['bits_per_weight'] < 8, r
 " "quantize/bpw check"
 
 if ((WITH_BASELINE)); then
