@@ -4,9 +4,10 @@
 # never a skip. Uses the cache of peers.sh ($HCT_PEERS_CACHE, default ~/.cache/hct-peers), so a
 # second run costs seconds plus the checks.
 #
-#   compat-tests/ci.sh            prerequisites + fetch + build + checks
-#   compat-tests/ci.sh --baseline also recompute the whole baseline table and compare it with
-#                                 results/baseline.json (about 2 minutes more)
+#   compat-tests/ci.sh                prerequisites + fetch + build + checks, including a full
+#                                     recomputation of the baseline table compared with
+#                                     results/baseline.json (exactly, on the build key it was made with)
+#   compat-tests/ci.sh --no-baseline  the same without the baseline recomputation (saves ~5 minutes)
 #
 # The Rust tests in compat-tests/tests/ (cargo test -p hct-compat-tests) use the same cache; run
 # them after this script.
@@ -18,8 +19,12 @@ T0=$SECONDS
 step() { printf '\n=== [ci.sh +%ds] %s\n' "$((SECONDS - T0))" "$*"; }
 fail() { printf '\n=== [ci.sh] FAILED: %s\n' "$*" >&2; exit 1; }
 
-WITH_BASELINE=0
-[[ "${1:-}" == "--baseline" ]] && WITH_BASELINE=1
+WITH_BASELINE=1
+case "${1:-}" in
+    --no-baseline) WITH_BASELINE=0 ;;
+    --baseline|"") ;;
+    *) fail "unknown option $1 (--no-baseline)" ;;
+esac
 
 step "prerequisites (apt: compiler, dpkg tools; Python venv support)"
 need_apt=()
@@ -40,7 +45,8 @@ bash "$PEERS" fetch || fail "peers.sh fetch"
 
 step "build (llama.cpp stock, venvs, model GGUFs)"
 bash "$PEERS" build || fail "peers.sh build"
-eval "$(bash "$PEERS" env)"
+peers_exports="$(bash "$PEERS" env)" || fail "peers.sh env"
+eval "$peers_exports"
 
 step "C program linked against the built ggml: to_float of Q4_0/Q4_1/Q8_0 blocks, bit for bit"
 smoke="$HCT_PEERS_WORK/ggml_traits_smoke"

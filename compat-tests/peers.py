@@ -148,7 +148,7 @@ def base_logits(base: Path, slice_path: Path, threads: int) -> Path:
     out = work_dir("logits") / f"{key}.bin"
     if out.exists():
         return out
-    tmp = out.with_suffix(".tmp")
+    tmp = out.with_suffix(f".tmp{os.getpid()}")  # concurrent callers must not share it
     log = run_tool("llama-perplexity", ["-m", str(base), "-f", str(slice_path), "-c", str(PPL_CTX),
                                          "--chunks", str(PPL_CHUNKS), "-t", str(threads),
                                          "--kl-divergence-base", str(tmp)])
@@ -246,7 +246,7 @@ def quantize(source: str, qtype: str, threads: int = THREADS) -> dict:
     out = work_dir("quant") / f"{sha256_file(src)[:16]}-{qtype}.gguf"
     seconds = None
     if not out.exists():
-        tmp = out.with_suffix(".tmp")
+        tmp = out.with_suffix(f".tmp{os.getpid()}")  # concurrent callers must not share it
         t0 = time.monotonic()
         log = run_tool("llama-quantize", ["--allow-requantize", str(src), str(tmp), qtype, str(threads)])
         seconds = round(time.monotonic() - t0, 2)
@@ -385,7 +385,8 @@ def baseline(out_dir: Path, check: bool) -> dict:
 
 
 def compare_baseline(committed: dict, fresh: dict) -> dict:
-    """Same build key (same source, recipe, CPU) and thread count: figures must match exactly.
+    """Same build key (same source, recipe, CPU) and thread count: figures, and the model files'
+    sha256, must match exactly.
 
     On another CPU the build differs, so the figures may move in the last digits: then a small
     relative tolerance applies, and the report says so.
@@ -401,6 +402,8 @@ def compare_baseline(committed: dict, fresh: dict) -> dict:
             if old is None:
                 mismatches.append(f"{section}/{row['label']}: not in the committed table")
                 continue
+            if exact and old.get("sha256") != row["sha256"]:
+                mismatches.append(f"{section}/{row['label']}/sha256: committed {old.get('sha256')}, now {row['sha256']}")
             for f in fields:
                 a, b = old[f], row[f]
                 if abs(a - b) > rel_tol * max(abs(a), abs(b), 1e-3):
