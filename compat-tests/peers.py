@@ -266,10 +266,16 @@ def bits_per_weight(model: str) -> dict:
     n_bytes = sum(int(t.n_bytes) for t in reader.tensors)
     n_elems = sum(int(t.n_elements) for t in reader.tensors)
     types: dict[str, int] = {}
-    for t in reader.tensors:
+    # A digest of the tensors alone (name, type, shape, bytes; in name order): two files whose
+    # metadata or tensor order differ (llama-quantize writes its own keys and order) can still carry
+    # identical weights.
+    digest = hashlib.sha256()
+    for t in sorted(reader.tensors, key=lambda t: t.name):
         types[t.tensor_type.name] = types.get(t.tensor_type.name, 0) + 1
+        digest.update(f"{t.name}\0{t.tensor_type.name}\0{list(map(int, t.shape))}\0".encode())
+        digest.update(np.ascontiguousarray(t.data).view(np.uint8).reshape(-1).data)
     return {"bits_per_weight": 8.0 * n_bytes / n_elems, "tensor_bytes": n_bytes, "elements": n_elems,
-            "tensors": len(reader.tensors), "tensor_types": types}
+            "tensors": len(reader.tensors), "tensor_types": types, "tensors_sha256": digest.hexdigest()}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,7 +339,8 @@ def baseline(out_dir: Path, check: bool) -> dict:
         smol_rows.append({"label": label, "note": note, "bits_per_weight": b["bits_per_weight"],
                           "ppl": r["ppl"], "kld_mean": r["kld_mean"], "kld_p99": r["kld_p99"],
                           "top1_agreement": r["top1_agreement"], "top1_same_tokens": r["top1_same_tokens"],
-                          "tensor_types": b["tensor_types"], "sha256": r["model_sha256"]})
+                          "tensor_types": b["tensor_types"], "tensors_sha256": b["tensors_sha256"],
+                          "sha256": r["model_sha256"]})
         print(f"  smollm2 {label:<16} bpw {b['bits_per_weight']:.4f}  ppl {r['ppl']:.6f}  "
               f"kld {r['kld_mean']:.6f}  top1 {r['top1_agreement']:.5f}", file=sys.stderr)
 
@@ -352,7 +359,8 @@ def baseline(out_dir: Path, check: bool) -> dict:
         b = bits_per_weight(path)
         minilm_rows.append({"label": label, "bits_per_weight": b["bits_per_weight"],
                             "mean_cosine": e["mean_cosine"], "min_cosine": e["min_cosine"],
-                            "tensor_types": b["tensor_types"], "sha256": e["model_sha256"]})
+                            "tensor_types": b["tensor_types"], "tensors_sha256": b["tensors_sha256"],
+                            "sha256": e["model_sha256"]})
         print(f"  minilm  {label:<16} bpw {b['bits_per_weight']:.4f}  cos {e['mean_cosine']:.6f}", file=sys.stderr)
 
     minilm_row("F32", minilm_ref)
@@ -438,9 +446,10 @@ def baseline_markdown(r: dict) -> str:
     source, requant = by_label.get("Q4_1 (source)"), by_label.get("Q4_1")
     lines += ["", "Reading it:"]
     if source and requant:
-        same = source["sha256"] == requant["sha256"]
-        lines.append(f"- Q4_1 re-made from the F32 baseline is {'byte-identical to' if same else 'NOT identical to'} "
-                     "the shipped Q4_1 file (the baseline sits on Q4_1's grid: the reason for the dithered base).")
+        same = source.get("tensors_sha256") == requant.get("tensors_sha256")
+        lines.append(f"- Q4_1 re-made from the F32 baseline has {'tensors byte-identical to' if same else 'tensors NOT identical to'} "
+                     "the shipped Q4_1's (the files differ in metadata and tensor order): the baseline sits on Q4_1's grid, "
+                     "the reason for the dithered base.")
         lines.append(f"- The shipped Q4_1 has the baseline's weights exactly, yet KLD {source['kld_mean']:.6f}: "
                      "that is the quantized compute path (ggml quantizes activations to 8 bits for quantized "
                      "matmuls), a floor no quantized type here can go under.")
