@@ -5,6 +5,7 @@
 //! helpers find that cache and call its JSON-returning wrappers.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -74,7 +75,10 @@ pub fn peers_env_or_skip(test: &str) -> Option<PeersEnv> {
             panic!("{test}: peers required under CI but unavailable: {e:#}")
         }
         Err(e) => {
-            eprintln!(
+            // Written to the real stderr, not through eprintln!, which the test harness captures
+            // and hides for passing tests: a skip must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED {test}: {e:#}\n*** run compat-tests/peers.sh fetch build to enable it\n"
             );
             None
