@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::mem::{align_of, offset_of, size_of};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use hct::capi::codec::hct_codec_traits;
@@ -115,10 +115,14 @@ fn c_program_links_against_libhct_and_agrees_on_layouts() {
         "the C program failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&ran.stderr)
     );
+    println!("{stdout}");
     assert!(
         stdout.contains(&format!("functions {}", functions.len())),
         "{stdout}"
     );
+    // The C program's library dispatches as this process does (same CPU, same HCT_ISA).
+    let isa = hct::platform::active().isa().name();
+    assert!(stdout.contains(&format!(", isa {isa}\n")), "{stdout}");
 
     // Every struct and field the header defines, against the Rust layout.
     let rust = rust_layouts();
@@ -251,14 +255,12 @@ fn rust_layouts() -> BTreeMap<String, usize> {
 }
 
 /// The `libhct.a` of this build: cargo builds the library with all its crate types before
-/// the integration tests, beside their `deps/` directory.
+/// the integration tests, into the `deps/` directory beside them (the copy one level up is
+/// only refreshed by `cargo build`, so it may be stale or absent).
 fn static_library() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>");
-    let lib = profile_dir.join("libhct.a");
+    let deps = exe.parent().expect("target/<profile>/deps/<test>");
+    let lib = deps.join("libhct.a");
     assert!(lib.is_file(), "{} was not built", lib.display());
     lib
 }
