@@ -12,11 +12,14 @@
 //! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
 //! - [`traits`]: one [`traits::CodecTraits`] record per codec id, with `extern "C"` entry
 //!   points in ggml's signatures.
+//! - [`capi`]: the C ABI (`include/hct.h`): containers opened over mmap, tensors listed,
+//!   verified and decoded, and the traits records looked up by codec id.
 //!
 //! The accumulation order of every dot product is specified in [`kernels::portable`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod capi;
 pub mod fp16;
 pub mod kernels;
 pub mod layout;
