@@ -13,7 +13,9 @@ say() { printf '\n== [test-all +%ds] %s\n' "$((SECONDS - T0))" "$*"; }
 # missing peer is a failure, never a skip.
 if [ -f compat-tests/ci.sh ]; then
   say "peers: fetch, build and check llama.cpp, models and text"
-  bash compat-tests/ci.sh
+  # --no-baseline: recomputing the whole baseline table costs 8 to 35 minutes; it is
+  # reproduced on demand by `compat-tests/ci.sh` (no flag) or `peers.sh baseline --check`.
+  bash compat-tests/ci.sh --no-baseline
 fi
 
 say "build (release)"
