@@ -66,7 +66,7 @@ C
     # shellcheck disable=SC2046
     cc -std=c11 -Wall -Werror "$check_dir/check.c" -o "$check_dir/static" \
         $(pkg-config --cflags hct) "$prefix/lib/libhct.a" \
-        $(pkg-config --static --libs-only-l hct | sed 's/-lhct//')
+        $(pkg-config --static --libs-only-l hct | sed 's/-lhct\b//')
     "$check_dir/shared" >/dev/null
     "$check_dir/static"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds libhct.a (release) and compat-tests/c/hct_vs_ggml.c against it and the real ggml of
-# the pinned llama.cpp build, converts the SmolLM2 Q4_1 GGUF to .hct with `hct convert`, and runs
+# Installs libhct (release; ggml-kernels/install.sh, so its pkg-config file is exercised too),
+# builds compat-tests/c/hct_vs_ggml.c against libhct.a and the real ggml of the pinned llama.cpp
+# build, converts the SmolLM2 Q4_1 GGUF to .hct with `hct convert`, and runs
 # the comparison twice: under HCT_ISA=scalar and under the detected ISA. Fails on any mismatch,
 # and if the two runs' libhct results (the hct_digest line) differ.
 #
@@ -25,16 +26,20 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --locked -p hct-kernels -p hct-convert
+# libhct through its installer and pkg-config file, as a C project would take it.
+bash ggml-kernels/install.sh "$work/prefix" >/dev/null
+export PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+cargo build --release --locked -p hct-convert
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 
-# -ffp-contract=off: the exact reference sums in the program must not be fused.
+# Static libhct.a; -ffp-contract=off: the exact reference sums in the program must not be fused.
+# shellcheck disable=SC2046
 cc -std=c11 -O2 -Wall -Wextra -Werror -ffp-contract=off \
-    -I ggml-kernels/include -I "$HCT_GGML_INCLUDE" \
+    $(pkg-config --cflags hct) -I "$HCT_GGML_INCLUDE" \
     compat-tests/c/hct_vs_ggml.c -o "$work/hct_vs_ggml" \
-    "$target_dir/release/libhct.a" \
+    "$work/prefix/lib/libhct.a" \
     -L "$HCT_GGML_LIB" -lggml-cpu -lggml-base -Wl,-rpath,"$HCT_GGML_LIB" \
-    -lpthread -ldl -lm -lrt -lgcc_s -lc
+    $(pkg-config --static --libs-only-l hct | sed 's/-lhct\b//')
 
 args=(format-spec/tests/golden/minimal-v1.0.hct)
 if [ -f "${HCT_SMOLLM2_Q4_1:-/nonexistent}" ]; then

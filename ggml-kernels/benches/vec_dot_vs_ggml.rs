@@ -95,6 +95,12 @@ fn main() {
     println!(
         "the whole matrix (differs from the bytes/s ratio only when the layouts' sizes differ)."
     );
+    println!(
+        "memcpy GB/s counts the bytes copied: it reads and writes each, twice the traffic of a"
+    );
+    println!(
+        "vec_dot. Matrices of 0.5-0.7 MB fit a typical L2, 9-13 MB a typical L3, 33-44 MB neither."
+    );
 }
 
 /// One HCT layout and the ggml layout it is compared with, on the same f32 weights.
@@ -104,6 +110,7 @@ struct Case {
     hct_act: Vec<u8>,
     ggml_name: &'static str,
     ggml_vec_dot: VecDot,
+    ggml_act_type: c_int,
     ggml_bytes: Vec<u8>,
     ggml_act: Vec<u8>,
 }
@@ -165,6 +172,7 @@ impl<'g> Bench<'g> {
                         "q4_1"
                     },
                     ggml_vec_dot: self.ggml.vec_dot(ggml_type),
+                    ggml_act_type: self.ggml.traits(ggml_type).vec_dot_type,
                     ggml_bytes: if ggml_type == GGML_TYPE_Q4_0 {
                         q4_0.clone()
                     } else {
@@ -262,10 +270,13 @@ impl<'g> Bench<'g> {
             .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
             .sum::<f64>()
             .sqrt();
-        let tolerance = if case.hct.format == WeightFormat::Int4G16 {
-            0.2
-        } else {
-            1e-3
+        // Same bytes and activations: rounding only. int4_g32 reads Q8_0 where ggml's Q4_1
+        // reads Q8_1 and its fp16-rounded block sums (up to ~1e-3 of the norm was seen).
+        // int4_opt_v1 is another quantization of the weights altogether.
+        let tolerance = match (case.hct.format, case.hct.format.activation()) {
+            (WeightFormat::Int4G16, _) => 0.2,
+            (_, act) if act.ggml_type_id() as c_int != case.ggml_act_type => 1e-2,
+            _ => 1e-4,
         };
         assert!(
             diff <= tolerance * norm,

@@ -104,7 +104,11 @@ pub extern "C" fn hct_version() -> hct_version_info {
 /// stays valid until the next failing call on this thread.
 #[no_mangle]
 pub extern "C" fn hct_last_error() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    // try_with: during thread teardown (a C thread-exit destructor calling in) the slot may
+    // be gone; that must not become a panic out of an extern "C" function.
+    LAST_ERROR
+        .try_with(|last| last.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code ("HCT_OK", "HCT_ERR_IO", …), or NULL for an integer that is
@@ -200,7 +204,8 @@ pub(crate) fn set_error(status: c_int, message: String) {
     // A message can quote a tensor name, and names may hold NUL (SPEC.md allows any UTF-8):
     // shown escaped so the C string is not cut short.
     let message = CString::new(message.replace('\0', "\\0")).expect("NULs were escaped");
-    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+    // Best effort during thread teardown, as in hct_last_error.
+    let _ = LAST_ERROR.try_with(|last| *last.borrow_mut() = message);
 }
 
 /// Runs the body of the entry point `function`, turning an error or a panic into a status
