@@ -12,12 +12,15 @@
 //! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
 //! - [`traits`]: one [`traits::CodecTraits`] record per codec id, with `extern "C"` entry
 //!   points in ggml's signatures.
+//! - [`ggml_ext`]: registration of the int4 codecs as extension types in a patched ggml
+//!   (host call and `LD_PRELOAD` constructor), with optional call counting.
 //!
 //! The accumulation order of every dot product is specified in [`kernels::portable`].
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod fp16;
+pub mod ggml_ext;
 pub mod kernels;
 pub mod layout;
 pub mod platform;
