@@ -19,7 +19,9 @@ if [ -f ggml-kernels/ci-aarch64.sh ]; then
 fi
 
 if [ -f compat-tests/ci.sh ]; then
-  say "compatibility tests against real peers"
+  say "peers: fetch, build and check llama.cpp, models and text"
   bash compat-tests/ci.sh
+  say "conversions judged by the peers (gguf-py, safetensors, llama-perplexity)"
+  bash compat-tests/convert/run.sh
 fi
 say "all test stages passed"

@@ -1,5 +1,7 @@
 //! `hct inspect`: what is inside a container, for people and (with --json) for scripts.
 
+use crate::convert::source::Source;
+use crate::convert::Format;
 use crate::output;
 use anyhow::Result;
 use hct_format::value::value_to_json;
@@ -7,10 +9,12 @@ use hct_format::{codec, HctFile};
 use serde_json::json;
 use std::path::PathBuf;
 
-/// Show a container's metadata and tensor table.
+/// Show a file's metadata and tensor table: HCT, GGUF or safetensors (by file name).
 ///
-/// Opening checks the structure and the header checksum (not the payload checksums: use
-/// `hct verify`). Tensors whose codec this build does not know are listed and marked.
+/// For HCT, opening checks the structure and the header checksum (not the payload
+/// checksums: use `hct verify`); tensors whose codec this build does not know are listed
+/// and marked. GGUF and safetensors tensors are shown under the HCT codec id that carries
+/// their bytes (`ggml_q4_k`, `bf16`, …), with shapes outermost first.
 #[derive(clap::Args)]
 pub struct Args {
     /// The .hct file.
@@ -24,6 +28,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let format = crate::convert::detect(&a.file).unwrap_or(Format::Hct);
+    if format != Format::Hct {
+        return run_foreign(&a, format);
+    }
     let f = HctFile::open(&a.file)?;
     let max_items = if a.max_items == 0 {
         usize::MAX
@@ -123,6 +131,79 @@ pub fn run(a: Args) -> Result<()> {
             t.source_dtype,
             t.length,
             bpw
+        );
+    }
+    Ok(())
+}
+
+/// GGUF and safetensors files, through the converter's view of them.
+fn run_foreign(a: &Args, format: Format) -> Result<()> {
+    let src = Source::open(&a.file, format)?;
+    let max_items = if a.max_items == 0 {
+        usize::MAX
+    } else {
+        a.max_items
+    };
+    // The converter's own bookkeeping keys are not in the file: do not show them.
+    let meta: Vec<_> = src
+        .metadata()?
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("hct."))
+        .collect();
+    let tensors = src.tensors();
+    let file_bytes = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
+    let elements: u64 = tensors
+        .iter()
+        .map(|t| t.shape.iter().product::<u64>())
+        .sum();
+    let bpw = if elements > 0 {
+        (src.total_bytes() as f64) * 8.0 / elements as f64
+    } else {
+        0.0
+    };
+    if a.json {
+        output::print_json(&json!({
+            "file": a.file, "format": format, "file_bytes": file_bytes, "elements": elements,
+            "bits_per_weight_tensor_data": bpw,
+            "metadata": meta.iter().map(|(k, v)| json!({"key": k, "type": v.value_type().name(), "value": value_to_json(v, max_items)})).collect::<Vec<_>>(),
+            "tensors": tensors.iter().map(|t| json!({
+                "name": t.name, "shape": t.shape, "codec": t.codec, "source_dtype": t.source_dtype, "length": t.data.len(),
+            })).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    println!(
+        "{}: {}, {}, {} tensors, {} elements, {:.3} bits per weight over the tensor data",
+        a.file.display(),
+        serde_json::to_value(format)?.as_str().unwrap_or("?"),
+        output::bytes(file_bytes),
+        tensors.len(),
+        elements,
+        bpw
+    );
+    println!("\nmetadata ({} keys):", meta.len());
+    for (k, v) in &meta {
+        println!("  {k} ({}) = {v}", v.value_type());
+    }
+    println!("\ntensors:");
+    let w = tensors
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "  {:w$}  {:>18}  {:<18} {:<12} {:>10}",
+        "name", "shape", "codec", "source", "bytes"
+    );
+    for t in &tensors {
+        println!(
+            "  {:w$}  {:>18}  {:<18} {:<12} {:>10}",
+            t.name,
+            output::shape(&t.shape),
+            t.codec,
+            t.source_dtype,
+            t.data.len()
         );
     }
     Ok(())

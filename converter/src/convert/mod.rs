@@ -2,7 +2,7 @@
 
 mod plan;
 mod quality;
-mod source;
+pub mod source;
 mod to_gguf;
 mod to_hct;
 mod to_safetensors;
@@ -150,7 +150,7 @@ pub fn run(a: Args) -> Result<()> {
     summarize(&a, from, to, &reports, secs)
 }
 
-fn detect(p: &Path) -> Result<Format> {
+pub fn detect(p: &Path) -> Result<Format> {
     let name = p
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())

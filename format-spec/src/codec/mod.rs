@@ -35,6 +35,8 @@ pub enum CodecError {
         expected: u64,
         actual: u64,
     },
+    #[error("codec {codec} cannot encode this input: {detail}")]
+    OutOfRange { codec: &'static str, detail: String },
 }
 
 /// One codec: its layout and its reference (scalar, obviously correct) encoder/decoder.
