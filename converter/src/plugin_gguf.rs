@@ -4,10 +4,12 @@
 //! digest is the container's own `payload_sha256`.
 //!
 //! The records are three parallel string arrays rather than three keys per tensor, so that
-//! llama.cpp's metadata dump stays three lines long.
+//! llama.cpp's metadata dump stays three lines long. A last key holds the SHA-256 of the
+//! header as hct writes it without that key, so with the zero padding of the canonical
+//! layout every byte of the file is covered.
 
 use anyhow::Result;
-use hct_format::gguf::GgufFile;
+use hct_format::gguf::{encode_header, GgufFile, GgufTensorInfo};
 use hct_format::value::{Array, Value};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -25,6 +27,23 @@ pub const KEY_TENSOR_NAMES: &str = "hct.tensor_names";
 pub const KEY_TENSOR_CODECS: &str = "hct.tensor_codecs";
 /// The lower-case hex SHA-256 of each tensor's bytes.
 pub const KEY_TENSOR_SHA256: &str = "hct.tensor_sha256";
+/// The lower-case hex SHA-256 of the header (metadata and tensor infos, padded) that hct
+/// writes for this file's metadata without this key.
+pub const KEY_HEADER_SHA256: &str = "hct.gguf_header_sha256";
+
+/// The header digest entry for a file whose other metadata is `metadata` (to be appended
+/// last).
+pub fn header_digest_entry(
+    version: u32,
+    metadata: &[(String, Value)],
+    tensors: &[GgufTensorInfo],
+) -> Result<(String, Value)> {
+    let header = encode_header(version, metadata, tensors)?;
+    Ok((
+        KEY_HEADER_SHA256.into(),
+        Value::string(hex::encode(Sha256::digest(&header))),
+    ))
+}
 
 /// One tensor's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +95,8 @@ pub struct VerifyReport {
 }
 
 /// Check every tensor of `file` against its record: same names in the same order, the codec
-/// its GGUF type carries, and the SHA-256 of its bytes (hashed in parallel). A file without
+/// its GGUF type carries, the SHA-256 of its bytes (hashed in parallel), and zero padding
+/// everywhere else. A file without
 /// records is unsupported (exit 6), inconsistent records are invalid (exit 4), a digest that
 /// differs is a checksum failure (exit 5) naming the tensor.
 pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
@@ -113,6 +133,34 @@ pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
             ))),
         }
     };
+    // The writer lays tensors out back to back with zero padding, so every byte of the file
+    // is header, a hashed tensor or checked padding.
+    if !file.is_canonical_layout() {
+        return Err(invalid(
+            "bytes between or after the tensors are not the zero padding hct writes".into(),
+        )
+        .into());
+    }
+    let recorded_header = lookup(KEY_HEADER_SHA256)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| invalid(format!("'{KEY_HEADER_SHA256}' is missing or not a string")))?;
+    let others: Vec<(String, Value)> = meta
+        .iter()
+        .filter(|(k, _)| k != KEY_HEADER_SHA256)
+        .cloned()
+        .collect();
+    let infos: Vec<GgufTensorInfo> = file.tensors().iter().map(|t| t.info.clone()).collect();
+    let (_, digest) = header_digest_entry(file.version(), &others, &infos)?;
+    if digest.as_str() != Some(recorded_header) {
+        return Err(CliError {
+            code: exit::CHECKSUM,
+            message: format!(
+                "{path}: header (metadata and tensor infos) SHA-256 {} does not match the recorded {recorded_header}",
+                digest.as_str().unwrap_or_default()
+            ),
+        }
+        .into());
+    }
     let names = strings(KEY_TENSOR_NAMES)?;
     let codecs = strings(KEY_TENSOR_CODECS)?;
     let digests = strings(KEY_TENSOR_SHA256)?;

@@ -63,10 +63,20 @@ pub struct GgmlTypeTraitsCpu {
     pub nrows: i64,
 }
 
+// The same numbers are asserted against the real headers by compat-tests/plugin/check_abi.c.
 #[cfg(target_pointer_width = "64")]
 const _: () = {
-    assert!(std::mem::size_of::<GgmlTypeTraits>() == 56);
-    assert!(std::mem::size_of::<GgmlTypeTraitsCpu>() == 32);
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<GgmlTypeTraits>() == 56);
+    assert!(offset_of!(GgmlTypeTraits, blck_size) == 8);
+    assert!(offset_of!(GgmlTypeTraits, type_size) == 24);
+    assert!(offset_of!(GgmlTypeTraits, is_quantized) == 32);
+    assert!(offset_of!(GgmlTypeTraits, to_float) == 40);
+    assert!(offset_of!(GgmlTypeTraits, from_float_ref) == 48);
+    assert!(size_of::<GgmlTypeTraitsCpu>() == 32);
+    assert!(offset_of!(GgmlTypeTraitsCpu, vec_dot) == 8);
+    assert!(offset_of!(GgmlTypeTraitsCpu, vec_dot_type) == 16);
+    assert!(offset_of!(GgmlTypeTraitsCpu, nrows) == 24);
 };
 
 /// ggml's `GGML_TYPE_F32`: the activation type of the reference mode.

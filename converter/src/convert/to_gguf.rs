@@ -173,6 +173,8 @@ pub fn write_gguf(
     if mode == GgufMode::Plugin {
         let records = records_of(&tensors, &infos, &routes)?;
         meta.extend(plugin_gguf::metadata_entries(&records));
+        let digest = plugin_gguf::header_digest_entry(version, &meta, &infos)?;
+        meta.push(digest);
     }
 
     let mut w = GgufWriter::create(out, version, &meta, &infos)?;
