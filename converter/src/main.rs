@@ -4,6 +4,7 @@ mod cmd;
 mod convert;
 mod exit;
 mod output;
+mod plugin_gguf;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

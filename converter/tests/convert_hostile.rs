@@ -48,7 +48,7 @@ fn tiny_gguf() -> Vec<u8> {
     let info = GgufTensorInfo {
         name: "t".into(),
         dims: vec![4],
-        ggml_type: GgmlType::from_name("f32").unwrap(),
+        tensor_type: GgmlType::from_name("f32").unwrap().into(),
     };
     let mut w = GgufWriter::create(&p, 3, &[], &[info]).unwrap();
     w.write_tensor_data(0, &[0u8; 16]).unwrap();

@@ -122,7 +122,10 @@ fn check_reader_matches_gguf_py(name: &str) -> GgufFile {
             .map(|d| d.as_u64().unwrap())
             .collect();
         assert_eq!(t.info.dims, dims, "{}", t.info.name);
-        assert_eq!(t.info.ggml_type.id as u64, w["type_id"].as_u64().unwrap());
+        assert_eq!(
+            t.info.tensor_type.id() as u64,
+            w["type_id"].as_u64().unwrap()
+        );
         assert_eq!(t.offset, w["offset"].as_u64().unwrap(), "{}", t.info.name);
         assert_eq!(t.size, w["size"].as_u64().unwrap(), "{}", t.info.name);
         assert_eq!(t.info.byte_size(), Some(t.size));
@@ -203,8 +206,11 @@ fn fixture_covers_every_value_type_and_several_ggml_types() {
         seen.into_iter().collect::<Vec<_>>(),
         (0..13).collect::<Vec<u32>>()
     );
-    let types: std::collections::BTreeSet<&str> =
-        f.tensors().iter().map(|t| t.info.ggml_type.name).collect();
+    let types: std::collections::BTreeSet<&str> = f
+        .tensors()
+        .iter()
+        .map(|t| t.info.tensor_type.name())
+        .collect();
     for want in [
         "q8_0", "q4_1", "q4_0", "q5_0", "tq2_0", "mxfp4", "bf16", "f32", "f16", "i32", "i8",
     ] {
@@ -233,10 +239,8 @@ fn version_2_reads_and_round_trips_as_version_2() {
 fn tensor_types_map_to_the_ggml_table() {
     let f = GgufFile::open(fixture("all_types.gguf")).unwrap();
     for t in f.tensors() {
-        assert_eq!(
-            GgmlType::from_id(t.info.ggml_type.id),
-            GgmlTypeLookup::Live(t.info.ggml_type)
-        );
+        let ggml = *t.info.tensor_type.as_ggml().expect("a built-in type");
+        assert_eq!(GgmlType::from_id(ggml.id), GgmlTypeLookup::Live(ggml));
     }
 }
 

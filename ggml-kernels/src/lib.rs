@@ -14,6 +14,8 @@
 //!   points in ggml's signatures.
 //! - [`capi`]: the C ABI (`include/hct.h`): containers opened over mmap, tensors listed,
 //!   verified and decoded, and the traits records looked up by codec id.
+//! - [`ggml_ext`]: registration of the int4 codecs as extension types in a patched ggml
+//!   (host call and `LD_PRELOAD` constructor), with optional call counting.
 //!
 //! The accumulation order of every dot product is specified in [`kernels::portable`].
 
@@ -21,6 +23,7 @@
 
 pub mod capi;
 pub mod fp16;
+pub mod ggml_ext;
 pub mod kernels;
 pub mod layout;
 pub mod platform;

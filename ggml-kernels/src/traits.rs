@@ -136,14 +136,15 @@ macro_rules! entry_points {
     ($($format:ident => $to_float:ident, $vec_dot:ident;)*) => {$(
         /// # Safety
         /// See the module documentation: ggml's `to_float` contract.
-        unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
+        pub(crate) unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
             // SAFETY: the caller holds ggml's to_float contract, which to_float_ffi needs.
             unsafe { to_float_ffi(WeightFormat::$format, x, y, k) }
         }
 
         /// # Safety
         /// See the module documentation: ggml's `vec_dot` contract.
-        unsafe extern "C" fn $vec_dot(
+        #[allow(clippy::too_many_arguments)]
+        pub(crate) unsafe extern "C" fn $vec_dot(
             n: c_int,
             s: *mut f32,
             _bs: usize,

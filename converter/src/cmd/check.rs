@@ -20,9 +20,12 @@ pub struct ValidateArgs {
 
 /// Recompute the SHA-256 of the header and of every payload (in parallel) and compare
 /// with the file's. Names the first damaged tensor; exit code 5 on mismatch.
+///
+/// A plugin GGUF (`hct convert --gguf-mode plugin`) is verified against the codec ids and
+/// SHA-256 digests it records for every tensor.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The .hct file.
+    /// The .hct file, or a plugin GGUF.
     file: PathBuf,
     /// Print a JSON result.
     #[arg(long)]
@@ -56,6 +59,9 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
             .build_global()?;
     }
     let start = Instant::now();
+    if is_gguf(&a.file)? {
+        return verify_plugin_gguf(&a, start);
+    }
     let f = HctFile::open(&a.file)?;
     let report = f.verify()?;
     let secs = start.elapsed().as_secs_f64();
@@ -73,6 +79,38 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
             output::bytes(report.payload_bytes),
             secs,
             gbps
+        );
+    }
+    Ok(())
+}
+
+/// GGUF files start with "GGUF"; HCT files with their own 8-byte magic (SPEC.md §3.1).
+fn is_gguf(path: &std::path::Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| anyhow::Error::from(e).context(format!("cannot open {}", path.display())))?;
+    let n = f.read(&mut magic).unwrap_or(0);
+    Ok(n == 4 && &magic == hct_format::gguf::GGUF_MAGIC)
+}
+
+fn verify_plugin_gguf(a: &VerifyArgs, start: Instant) -> Result<()> {
+    let f = hct_format::gguf::GgufFile::open(&a.file)?;
+    let report = crate::plugin_gguf::verify(&f)?;
+    let secs = start.elapsed().as_secs_f64();
+    if a.json {
+        output::print_json(&json!({
+            "file": a.file, "ok": true, "format": "gguf", "hct_spec_version": report.spec_version,
+            "tensors": report.tensors, "payload_bytes": report.bytes, "seconds": secs,
+        }));
+    } else {
+        println!(
+            "{}: ok, plugin GGUF (HCT {}): {} tensors ({}) match their recorded codecs and SHA-256 ({:.2} s)",
+            a.file.display(),
+            report.spec_version,
+            report.tensors,
+            output::bytes(report.bytes),
+            secs
         );
     }
     Ok(())

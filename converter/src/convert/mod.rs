@@ -27,6 +27,7 @@ use std::time::Instant;
 ///   hct convert model.safetensors model.hct                  lossless repackaging
 ///   hct convert ./Llama-3-8B/ llama.hct --codec int4_opt_v1   weight matrices to int4
 ///   hct convert model.hct model.safetensors --dtype f32       decode everything to f32
+///   hct convert model.hct model.gguf --gguf-mode plugin       for llama.cpp + libhct
 ///
 /// --codec applies to weight matrices (2 or more dimensions, float source); vectors
 /// (norms, biases) keep their source precision. --keep and --codec-for override it by
@@ -57,10 +58,13 @@ pub struct Args {
     /// Element type for tensors that must be decoded on the way out (safetensors, GGUF).
     #[arg(long, value_name = "DTYPE", value_parser = ["f32", "f16", "bf16"])]
     dtype: Option<String>,
-    /// With a GGUF output: decode ggml block types (q4_1, q8_0, …) to --dtype as well,
-    /// instead of carrying them; plain element types (f32 norms) are always carried.
-    #[arg(long, requires = "dtype")]
-    decode_all: bool,
+    /// With a GGUF output, which llama.cpp it is for. native: stock llama.cpp (ggml layouts
+    /// carried, int4_g32_fp16_v1 as Q4_1, other codecs decoded to --dtype). plugin: llama.cpp
+    /// with the HCT plugin patch and libhct (HCT codecs kept byte for byte as extension types,
+    /// with every tensor's codec and SHA-256 recorded for `hct verify`). decoded: every
+    /// tensor decoded to --dtype except plain element types (f32 norms).
+    #[arg(long, value_enum, default_value = "native", value_name = "MODE")]
+    gguf_mode: to_gguf::GgufMode,
     /// With a safetensors output: also write the config and tokenizer files recorded from the
     /// source checkpoint into the output's folder.
     #[arg(long)]
@@ -114,6 +118,9 @@ pub fn run(a: Args) -> Result<()> {
     if to != Format::Hct && (a.codec.is_some() || !a.codec_for.is_empty()) {
         bail!("--codec and --codec-for choose HCT codecs; convert to .hct first, then export");
     }
+    if a.gguf_mode == to_gguf::GgufMode::Decoded && a.dtype.is_none() {
+        bail!("--gguf-mode decoded needs --dtype (f32, f16 or bf16)");
+    }
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
     let total = src.total_bytes();
@@ -135,7 +142,7 @@ pub fn run(a: Args) -> Result<()> {
             r
         }
         Format::Gguf => {
-            to_gguf::write_gguf(&src, &a.output, a.dtype.as_deref(), a.decode_all, &progress)?
+            to_gguf::write_gguf(&src, &a.output, a.gguf_mode, a.dtype.as_deref(), &progress)?
         }
     };
     progress.finish_and_clear();

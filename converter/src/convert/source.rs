@@ -62,8 +62,8 @@ impl Source {
                     name: t.info.name.clone(),
                     // GGUF lists dimensions innermost first; HCT outermost first.
                     shape: t.info.dims.iter().rev().copied().collect(),
-                    codec: t.info.ggml_type.hct_codec_id(),
-                    source_dtype: t.info.ggml_type.name.to_string(),
+                    codec: t.info.tensor_type.hct_codec_id(),
+                    source_dtype: t.info.tensor_type.name().to_string(),
                     codec_params: vec![],
                     data: g.tensor_data(i),
                 })
@@ -105,8 +105,15 @@ impl Source {
             }
             Source::Gguf(g) => {
                 // The GGUF keys stay exactly as they were (order, types, values); what HCT
-                // adds is under `hct.` and is removed again on export.
-                let mut m = g.metadata().clone();
+                // adds is under `hct.` and is removed again on export. A plugin GGUF's own
+                // records and extension-type table describe that file's encoding, not the
+                // model, so they are not carried.
+                let mut m: Metadata = g
+                    .metadata()
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("hct.") && k != hct_format::gguf::KEY_EXT_TYPES)
+                    .cloned()
+                    .collect();
                 m.push(("hct.source.format".into(), Value::string("gguf")));
                 m.push((GGUF_VERSION_KEY.into(), Value::U32(g.version())));
                 m

@@ -1,20 +1,49 @@
-//! Any source → GGUF for stock llama.cpp. Tensors whose codec is a ggml layout are carried
-//! byte for byte (`int4_g32_fp16_v1` is Q4_1's layout, so it is carried as Q4_1 when its
-//! rows are whole 32-blocks); every other tensor is decoded and written as `--dtype`, so
-//! llama.cpp evaluates exactly what HCT decodes. `--decode-all` decodes ggml block types too
-//! (plain element types such as f32 norms are always carried: llama.cpp expects them so). HCT's own `hct.*` keys are dropped; the
-//! source's keys are written back unchanged, in order.
+//! Any source → GGUF, in one of three modes (`--gguf-mode`):
+//!
+//! - `native` (default), for stock llama.cpp: tensors whose codec is a ggml layout are carried
+//!   byte for byte (`int4_g32_fp16_v1` is Q4_1's layout, so it is carried as Q4_1 when its
+//!   rows are whole 32-blocks); every other tensor is decoded and written as `--dtype`, so
+//!   llama.cpp evaluates exactly what HCT decodes.
+//! - `decoded`: every tensor decoded to `--dtype`, ggml block types too (plain element types
+//!   such as f32 norms are always carried: llama.cpp expects them so).
+//! - `plugin`, for llama.cpp patched with `compat-tests/plugin/ggml-ext-types.patch` and
+//!   libhct registered: HCT codecs with a block layout are carried byte for byte as GGUF
+//!   extension types (named by codec id in `general.ggml_ext_types`, see
+//!   `hct_format::gguf::extension`), ggml layouts as their ggml type; only rows that are not
+//!   whole blocks are decoded to `--dtype`. The file records the HCT spec version and every
+//!   tensor's codec and SHA-256 (`crate::plugin_gguf`), which `hct verify` checks.
+//!
+//! HCT's own `hct.*` keys and any old extension-type table are dropped; the source's other
+//! keys are written back unchanged, in order.
 
-use super::source::{Source, GGUF_VERSION_KEY};
+use super::source::{Source, SrcTensor, GGUF_VERSION_KEY};
 use super::transcode::encode_chunks;
 use super::TensorReport;
+use crate::plugin_gguf::{self, TensorRecord};
 use anyhow::{anyhow, bail, Context, Result};
 use hct_format::codec;
 use hct_format::ggml_type::GgmlType;
-use hct_format::gguf::{GgufTensorInfo, GgufWriter, GGML_MAX_DIMS, GGUF_VERSION};
+use hct_format::gguf::extension::{extension_block_geometry, extension_table_entry};
+use hct_format::gguf::{
+    ExtensionType, GgufTensorInfo, GgufWriter, TensorType, GGML_MAX_DIMS, GGUF_VERSION,
+    KEY_EXT_TYPES,
+};
 use hct_format::value::Value;
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
+
+/// Which llama.cpp the GGUF is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GgufMode {
+    /// Stock llama.cpp: ggml layouts carried, other codecs decoded to --dtype.
+    Native,
+    /// llama.cpp with the HCT plugin patch and libhct: HCT codecs kept byte for byte.
+    Plugin,
+    /// Everything decoded to --dtype except plain element types.
+    Decoded,
+}
 
 /// How one tensor reaches the GGUF.
 enum Route {
@@ -37,16 +66,52 @@ fn ggml_layout_of(codec: &str, row_len: u64) -> Option<GgmlType> {
     }
 }
 
+/// The type a tensor keeps in `mode` without decoding, if any. Extension codecs get the
+/// next index of `ext_table` on first use.
+fn carried_type(
+    mode: GgufMode,
+    codec: &str,
+    row_len: u64,
+    ext_table: &mut Vec<&'static str>,
+) -> Option<TensorType> {
+    match mode {
+        GgufMode::Native => ggml_layout_of(codec, row_len).map(TensorType::Ggml),
+        GgufMode::Decoded => GgmlType::from_hct_codec_id(codec)
+            .filter(|t| t.plain_element_codec().is_some())
+            .map(TensorType::Ggml),
+        GgufMode::Plugin => {
+            if let Some(t) = GgmlType::from_hct_codec_id(codec) {
+                return Some(TensorType::Ggml(t));
+            }
+            let (block, _) = extension_block_geometry(codec)?;
+            if row_len % block as u64 != 0 {
+                return None;
+            }
+            let codec: &'static str =
+                hct_format::gguf::extension::extension_codecs().find(|&c| c == codec)?;
+            let index = match ext_table.iter().position(|&c| c == codec) {
+                Some(i) => i,
+                None => {
+                    ext_table.push(codec);
+                    ext_table.len() - 1
+                }
+            };
+            ExtensionType::new(index as u32, codec).map(TensorType::Extension)
+        }
+    }
+}
+
 pub fn write_gguf(
     src: &Source,
     out: &Path,
+    mode: GgufMode,
     dtype: Option<&str>,
-    decode_all: bool,
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<TensorReport>> {
     let tensors = src.tensors();
     let mut infos = Vec::with_capacity(tensors.len());
     let mut routes = Vec::with_capacity(tensors.len());
+    let mut ext_table: Vec<&'static str> = Vec::new();
     for t in &tensors {
         if t.shape.len() > GGML_MAX_DIMS {
             bail!(
@@ -56,29 +121,39 @@ pub fn write_gguf(
             );
         }
         let row_len = t.shape.last().copied().unwrap_or(1);
-        let carried = ggml_layout_of(&t.codec, row_len)
-            .filter(|ty| !decode_all || ty.plain_element_codec().is_some());
-        let (ty, route) = match (carried, dtype) {
+        let (ty, route) = match (carried_type(mode, &t.codec, row_len, &mut ext_table), dtype) {
             (Some(ty), _) => (ty, Route::Copy),
             (None, Some(want)) => {
                 let from = codec::find(&t.codec)
                     .filter(|c| c.can_decode())
-                    .ok_or_else(|| anyhow!("tensor {:?}: this build cannot decode codec {}", t.name, t.codec))?;
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "tensor {:?}: this build cannot decode codec {}",
+                            t.name,
+                            t.codec
+                        )
+                    })?;
                 let to = codec::find(want).ok_or_else(|| anyhow!("unknown --dtype {want}"))?;
-                let ty = GgmlType::from_hct_codec_id(want).ok_or_else(|| anyhow!("--dtype {want} has no ggml type"))?;
-                (ty, Route::Decode { from, to })
+                let ty = GgmlType::from_hct_codec_id(want)
+                    .ok_or_else(|| anyhow!("--dtype {want} has no ggml type"))?;
+                (TensorType::Ggml(ty), Route::Decode { from, to })
             }
             (None, None) => bail!(
-                "tensor {:?} uses codec {}, which has no ggml layout{}; pass --dtype f32, f16 or bf16 to decode it",
+                "tensor {:?} uses codec {}, which {}; pass --dtype f32, f16 or bf16 to decode it",
                 t.name,
                 t.codec,
-                if decode_all { " kept by --decode-all" } else { "" }
+                match mode {
+                    GgufMode::Native => "has no ggml layout",
+                    GgufMode::Decoded => "--gguf-mode decoded decodes",
+                    GgufMode::Plugin =>
+                        "is not a whole number of blocks of a type the plugin carries",
+                }
             ),
         };
         infos.push(GgufTensorInfo {
             name: t.name.clone(),
             dims: t.shape.iter().rev().copied().collect(),
-            ggml_type: ty,
+            tensor_type: ty,
         });
         routes.push(route);
     }
@@ -87,10 +162,21 @@ pub fn write_gguf(
         Some(Value::U32(v)) => *v,
         _ => GGUF_VERSION,
     };
-    let meta: Vec<(String, Value)> = meta
+    // The extension table describes one file's type ids: it is written afresh, never copied.
+    let mut meta: Vec<(String, Value)> = meta
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("hct."))
+        .filter(|(k, _)| !k.starts_with("hct.") && k != KEY_EXT_TYPES)
         .collect();
+    if !ext_table.is_empty() {
+        meta.push(extension_table_entry(&ext_table));
+    }
+    if mode == GgufMode::Plugin {
+        let records = records_of(&tensors, &infos, &routes)?;
+        meta.extend(plugin_gguf::metadata_entries(&records));
+        let digest = plugin_gguf::header_digest_entry(version, &meta, &infos)?;
+        meta.push(digest);
+    }
+
     let mut w = GgufWriter::create(out, version, &meta, &infos)?;
     let mut reports = Vec::with_capacity(tensors.len());
     for (i, (t, route)) in tensors.iter().zip(&routes).enumerate() {
@@ -117,7 +203,10 @@ pub fn write_gguf(
             name: t.name.clone(),
             shape: t.shape.clone(),
             source_codec: t.codec.clone(),
-            codec: format!("ggml_{}", infos[i].ggml_type.name),
+            codec: match &infos[i].tensor_type {
+                TensorType::Ggml(g) => format!("ggml_{}", g.name),
+                TensorType::Extension(e) => e.codec.clone(),
+            },
             bytes_in: t.data.len() as u64,
             bytes_out: written,
             elements: t.shape.iter().product(),
@@ -126,4 +215,38 @@ pub fn write_gguf(
     }
     w.finish()?;
     Ok(reports)
+}
+
+/// Each tensor's codec and the SHA-256 of the bytes it will have in the file. The header
+/// comes first in a GGUF, so decoded tensors are decoded once here to hash them and again
+/// when written; carried tensors (all of them, unless rows are partial) are hashed in place.
+fn records_of(
+    tensors: &[SrcTensor<'_>],
+    infos: &[GgufTensorInfo],
+    routes: &[Route],
+) -> Result<Vec<TensorRecord>> {
+    tensors
+        .par_iter()
+        .zip(infos)
+        .zip(routes)
+        .map(|((t, info), route)| {
+            let sha256: [u8; 32] = match route {
+                Route::Copy => Sha256::digest(t.data).into(),
+                Route::Decode { from, to } => {
+                    let mut h = Sha256::new();
+                    encode_chunks(*from, *to, &t.shape, t.data, |b| {
+                        h.update(b);
+                        Ok(())
+                    })
+                    .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, to.id()))?;
+                    h.finalize().into()
+                }
+            };
+            Ok(TensorRecord {
+                name: t.name.clone(),
+                codec: info.tensor_type.hct_codec_id(),
+                sha256,
+            })
+        })
+        .collect()
 }

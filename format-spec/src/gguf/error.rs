@@ -190,6 +190,31 @@ pub enum GgufError {
         type_id: u32,
     },
 
+    #[error("{path}: key 'general.ggml_ext_types' at offset {offset} {reason}")]
+    InvalidExtensionTable {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
+    #[error("{path}: tensor '{tensor}' at header offset {offset}: type id {type_id} is extension type #{index}, but the file declares {declared} extension types in 'general.ggml_ext_types'")]
+    UndeclaredExtensionType {
+        path: PathBuf,
+        tensor: String,
+        offset: u64,
+        type_id: u32,
+        index: u32,
+        declared: usize,
+    },
+
+    #[error("{path}: tensor '{tensor}' at header offset {offset}: extension type '{codec}' is not an HCT codec with a block layout this build knows")]
+    UnknownExtensionType {
+        path: PathBuf,
+        tensor: String,
+        offset: u64,
+        codec: String,
+    },
+
     #[error("{path}: tensor '{tensor}' at header offset {offset}: type id {type_id} is {type_name}, which ggml removed from GGUF files")]
     RetiredTensorType {
         path: PathBuf,
@@ -204,7 +229,7 @@ pub enum GgufError {
         path: PathBuf,
         tensor: String,
         offset: u64,
-        type_name: &'static str,
+        type_name: String,
         row_len: u64,
         block_size: u32,
     },
@@ -284,6 +309,7 @@ impl GgufError {
             GgufError::BigEndian { .. }
             | GgufError::UnsupportedVersion { .. }
             | GgufError::UnknownTensorType { .. }
+            | GgufError::UnknownExtensionType { .. }
             | GgufError::RetiredTensorType { .. } => Category::Unsupported,
             _ => Category::Invalid,
         }

@@ -19,16 +19,20 @@
 //! `general.alignment` (a u32 power of two) if present, otherwise 32.
 //!
 //! Metadata is [`crate::value::Metadata`], whose type ids are GGUF's own.
+//!
+//! Besides ggml's built-in types, a tensor may have an extension type: an HCT codec named by
+//! string in the metadata, for a ggml patched to register HCT codecs ([`extension`]).
 
 mod error;
+pub mod extension;
 mod reader;
 mod writer;
 
 pub use error::GgufError;
+pub use extension::{ExtensionType, TensorType, EXT_TYPE_BASE, KEY_EXT_TYPES};
 pub use reader::{GgufFile, GgufTensor};
 pub use writer::{encode_header, GgufWriter, TensorDataWriter};
 
-use crate::ggml_type::GgmlType;
 use reader::ShapeError;
 
 /// The first four bytes of every GGUF file.
@@ -55,7 +59,7 @@ pub struct GgufTensorInfo {
     /// Dimensions as stored, ggml order: `dims[0]` is the innermost (row length). Kept at
     /// the stored length (0 to 4 entries) because writers differ on trailing 1s.
     pub dims: Vec<u64>,
-    pub ggml_type: GgmlType,
+    pub tensor_type: TensorType,
 }
 
 impl GgufTensorInfo {
@@ -99,7 +103,7 @@ impl GgufTensorInfo {
         if ne.iter().any(|&d| d > i64::MAX as u64) {
             return Err(ShapeError::ElementCountOverflow);
         }
-        if ne[0] % self.ggml_type.block_size as u64 != 0 {
+        if ne[0] % self.tensor_type.block_size() as u64 != 0 {
             return Err(ShapeError::RowNotWholeBlocks);
         }
         // Like ggml, a zero anywhere makes an empty tensor whatever the other dimensions
@@ -108,7 +112,7 @@ impl GgufTensorInfo {
             return Ok(0);
         }
         let row = self
-            .ggml_type
+            .tensor_type
             .row_bytes(ne[0])
             .ok_or(ShapeError::SizeOverflow)?;
         // With no zero dimension, ne[1] * ne[2] * ne[3] <= the element count <= i64::MAX.
@@ -128,12 +132,13 @@ pub(crate) fn align_up(x: u64, align: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ggml_type::GgmlType;
 
     fn info(ty: &str, dims: &[u64]) -> GgufTensorInfo {
         GgufTensorInfo {
             name: "t".into(),
             dims: dims.to_vec(),
-            ggml_type: GgmlType::from_name(ty).unwrap(),
+            tensor_type: GgmlType::from_name(ty).unwrap().into(),
         }
     }
 

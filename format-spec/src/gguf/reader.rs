@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::error::GgufError;
+use super::extension::{self, ExtensionType, TensorType, EXT_TYPE_BASE, KEY_EXT_TYPES};
 use super::{
     align_up, GgufTensorInfo, DEFAULT_ALIGNMENT, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_MAGIC,
     KEY_ALIGNMENT, MAX_ARRAY_NESTING,
@@ -260,6 +261,7 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
     let mut metadata: Metadata = Vec::with_capacity(n_kv.min(PREALLOC_CAP) as usize);
     let mut key_offsets: HashMap<String, u64> = HashMap::new();
     let mut alignment_at = 0u64;
+    let mut ext_table_at = 0u64;
     for index in 0..n_kv {
         let key_at = cur.pos as u64;
         let raw = cur.string(&|| format!("key #{index}"))?;
@@ -289,6 +291,9 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
         if key == KEY_ALIGNMENT {
             alignment_at = type_at;
         }
+        if key == KEY_EXT_TYPES {
+            ext_table_at = type_at;
+        }
         let value = cur.value(ty, key, 0)?;
         metadata.push((key.to_string(), value));
     }
@@ -312,11 +317,18 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
         }
     };
 
+    let ext_table =
+        extension::extension_table(&metadata).map_err(|e| GgufError::InvalidExtensionTable {
+            path: path.to_path_buf(),
+            offset: ext_table_at,
+            reason: e.to_string(),
+        })?;
+
     // Tensor infos.
     let mut tensors: Vec<GgufTensor> = Vec::with_capacity(n_tensors.min(PREALLOC_CAP) as usize);
     let mut name_offsets: HashMap<String, u64> = HashMap::new();
     for index in 0..n_tensors {
-        let t = cur.tensor_info(index)?;
+        let t = cur.tensor_info(index, &ext_table)?;
         if let Some(&first_offset) = name_offsets.get(&t.info.name) {
             return Err(GgufError::DuplicateTensorName {
                 path: path.to_path_buf(),
@@ -609,7 +621,7 @@ impl<'a> Cursor<'a> {
             .collect())
     }
 
-    fn tensor_info(&mut self, index: u64) -> Result<GgufTensor, GgufError> {
+    fn tensor_info(&mut self, index: u64, ext_table: &[String]) -> Result<GgufTensor, GgufError> {
         let header_offset = self.pos as u64;
         let path = self.path.to_path_buf();
         let raw = self.string(&|| format!("tensor #{index} name"))?;
@@ -658,8 +670,32 @@ impl<'a> Cursor<'a> {
         let type_id = self.u32(&ctx)?;
         let data_offset = self.u64(&ctx)?;
 
-        let ggml_type = match GgmlType::from_id(type_id) {
-            GgmlTypeLookup::Live(t) => t,
+        let tensor_type = match GgmlType::from_id(type_id) {
+            GgmlTypeLookup::Live(t) => TensorType::Ggml(t),
+            GgmlTypeLookup::Unknown(id) if id >= EXT_TYPE_BASE => {
+                let index = id - EXT_TYPE_BASE;
+                let Some(codec) = ext_table.get(index as usize) else {
+                    return Err(GgufError::UndeclaredExtensionType {
+                        path,
+                        tensor: name,
+                        offset: header_offset,
+                        type_id: id,
+                        index,
+                        declared: ext_table.len(),
+                    });
+                };
+                match ExtensionType::new(index, codec) {
+                    Some(e) => TensorType::Extension(e),
+                    None => {
+                        return Err(GgufError::UnknownExtensionType {
+                            path,
+                            tensor: name,
+                            offset: header_offset,
+                            codec: codec.clone(),
+                        })
+                    }
+                }
+            }
             GgmlTypeLookup::Retired {
                 id,
                 name: type_name,
@@ -684,7 +720,7 @@ impl<'a> Cursor<'a> {
         let info = GgufTensorInfo {
             name,
             dims,
-            ggml_type,
+            tensor_type,
         };
         let size = info
             .checked_byte_size()
@@ -720,9 +756,9 @@ impl ShapeError {
                 path,
                 tensor,
                 offset,
-                type_name: info.ggml_type.name,
+                type_name: info.tensor_type.name().to_string(),
                 row_len: info.ne()[0],
-                block_size: info.ggml_type.block_size,
+                block_size: info.tensor_type.block_size(),
             },
             ShapeError::SizeOverflow => GgufError::TensorSizeOverflow {
                 path,

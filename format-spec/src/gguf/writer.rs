@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use super::error::GgufError;
+use super::extension::{self, ExtensionType, TensorType, KEY_EXT_TYPES};
 use super::{
     align_up, GgufTensorInfo, DEFAULT_ALIGNMENT, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_MAGIC,
     KEY_ALIGNMENT, MAX_ARRAY_NESTING,
@@ -288,6 +289,7 @@ fn plan_header(
     }
     let alignment = validate_metadata(metadata)? as u64;
     let sizes = validate_tensors(tensors)?;
+    validate_extension_types(metadata, tensors)?;
     let header = header_bytes(version, metadata, tensors, &sizes, alignment);
     Ok(HeaderPlan {
         header,
@@ -357,12 +359,42 @@ fn validate_tensors(tensors: &[GgufTensorInfo]) -> Result<Vec<u64>, String> {
         let size = t.checked_byte_size().map_err(|e| {
             format!(
                 "tensor '{}': shape {:?} of type {} is not storable ({e:?})",
-                t.name, t.dims, t.ggml_type.name
+                t.name,
+                t.dims,
+                t.tensor_type.name()
             )
         })?;
         sizes.push(size);
     }
     Ok(sizes)
+}
+
+/// Every extension type must be the entry of the file's table at its index, with the block
+/// geometry readers will derive from the codec id: otherwise the file would not read back.
+fn validate_extension_types(
+    metadata: &[(String, Value)],
+    tensors: &[GgufTensorInfo],
+) -> Result<(), String> {
+    let table = extension::extension_table(metadata)
+        .map_err(|e| format!("metadata key '{KEY_EXT_TYPES}' {e}"))?;
+    for t in tensors {
+        let TensorType::Extension(e) = &t.tensor_type else {
+            continue;
+        };
+        if table.get(e.index as usize) != Some(&e.codec) {
+            return Err(format!(
+                "tensor '{}': extension type '{}' is not entry {} of '{KEY_EXT_TYPES}' {table:?}",
+                t.name, e.codec, e.index
+            ));
+        }
+        if ExtensionType::new(e.index, &e.codec).as_ref() != Some(e) {
+            return Err(format!(
+                "tensor '{}': extension type '{}' with blocks of {} elements in {} bytes is not a known layout",
+                t.name, e.codec, e.block_size, e.type_size
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn header_bytes(
@@ -389,7 +421,7 @@ fn header_bytes(
         for d in &t.dims {
             b.extend(d.to_le_bytes());
         }
-        b.extend(t.ggml_type.id.to_le_bytes());
+        b.extend(t.tensor_type.id().to_le_bytes());
         b.extend(offset.to_le_bytes());
         offset += align_up(size, alignment);
     }
@@ -451,7 +483,7 @@ mod tests {
         GgufTensorInfo {
             name: name.into(),
             dims: dims.to_vec(),
-            ggml_type: GgmlType::from_name("f32").unwrap(),
+            tensor_type: GgmlType::from_name("f32").unwrap().into(),
         }
     }
 
@@ -593,7 +625,7 @@ mod tests {
         let q8 = GgufTensorInfo {
             name: "q".into(),
             dims: vec![33],
-            ggml_type: GgmlType::from_name("q8_0").unwrap(),
+            tensor_type: GgmlType::from_name("q8_0").unwrap().into(),
         };
         type Case = (u32, Vec<(String, Value)>, Vec<GgufTensorInfo>);
         let cases: Vec<Case> = vec![

@@ -1,0 +1,621 @@
+//! libhct as a ggml plugin: registers HCT's int4 codecs as ggml *extension types* in a ggml
+//! built with `compat-tests/plugin/ggml-ext-types.patch`, so llama.cpp runs plugin GGUFs
+//! (`hct convert --gguf-mode plugin`) with libhct's kernels.
+//!
+//! The patch adds two registration calls, which this module finds with
+//! `dlsym(RTLD_DEFAULT, …)` so libhct never links ggml:
+//! - `ggml_ext_type_register(const struct ggml_type_traits *)` (ggml-base) takes block size,
+//!   bytes and `to_float` and returns the process-local slot;
+//! - `ggml_cpu_ext_type_set_traits(slot, const struct ggml_type_traits_cpu *)` (ggml-cpu)
+//!   takes `vec_dot` and `vec_dot_type`.
+//!
+//! Two ways in:
+//! - a host application calls [`hct_ggml_register_all`] after ggml is loaded;
+//! - an unmodified llama.cpp tool gets the codecs from `LD_PRELOAD=libhct.so`: a constructor
+//!   in `.init_array` registers them when the library is loaded (set `HCT_GGML_AUTOREGISTER=0`
+//!   to turn that off). Preloaded libraries are initialised after the libraries they do not
+//!   depend on have been relocated, so ggml's symbols resolve; if they do not (ggml absent,
+//!   unpatched, or loaded later with `dlopen`), the constructor does nothing and says why
+//!   only when `HCT_PLUGIN_STATS` is set.
+//!
+//! Modes (`HCT_PLUGIN_MODE`):
+//! - `fast` (default): ggml quantizes activations to its Q8_0 blocks and calls libhct's
+//!   `vec_dot` (int4 weights · Q8_0) row by row.
+//! - `reference`: only `to_float` is registered; the patched ggml decodes each weight matrix
+//!   to F32 with it and multiplies through its own F32 path, so results are bit for bit those
+//!   of the same HCT file decoded to an F32 GGUF and run by stock llama.cpp.
+//!
+//! Proof of work: with `HCT_PLUGIN_STATS=PATH` (or `-` for stderr) the registered entry
+//! points count calls and elements per codec, and the counts are written as JSON when the
+//! process exits (also readable at any time with [`hct_ggml_stats_json`]). Without it the
+//! uncounted entry points are registered, so timing runs pay nothing.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::io::Write;
+use std::panic::catch_unwind;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use crate::traits::{self, FromFloatFn, ToFloatFn, VecDotFn};
+
+/// Mirror of ggml's `struct ggml_type_traits` (`ggml/include/ggml.h` of the pinned ggml
+/// 0.25.3). `compat-tests/plugin/check_abi.c` compares sizes and offsets with the header.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct GgmlTypeTraits {
+    pub type_name: *const c_char,
+    pub blck_size: i64,
+    pub blck_size_interleave: i64,
+    pub type_size: usize,
+    pub is_quantized: bool,
+    pub to_float: Option<ToFloatFn>,
+    pub from_float_ref: Option<FromFloatFn>,
+}
+
+/// Mirror of ggml's `struct ggml_type_traits_cpu` (`ggml/include/ggml-cpu.h`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct GgmlTypeTraitsCpu {
+    pub from_float: Option<FromFloatFn>,
+    pub vec_dot: Option<VecDotFn>,
+    /// `enum ggml_type`: an `int` in every ABI ggml supports.
+    pub vec_dot_type: c_int,
+    pub nrows: i64,
+}
+
+// The same numbers are asserted against the real headers by compat-tests/plugin/check_abi.c.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<GgmlTypeTraits>() == 56);
+    assert!(offset_of!(GgmlTypeTraits, blck_size) == 8);
+    assert!(offset_of!(GgmlTypeTraits, type_size) == 24);
+    assert!(offset_of!(GgmlTypeTraits, is_quantized) == 32);
+    assert!(offset_of!(GgmlTypeTraits, to_float) == 40);
+    assert!(offset_of!(GgmlTypeTraits, from_float_ref) == 48);
+    assert!(size_of::<GgmlTypeTraitsCpu>() == 32);
+    assert!(offset_of!(GgmlTypeTraitsCpu, vec_dot) == 8);
+    assert!(offset_of!(GgmlTypeTraitsCpu, vec_dot_type) == 16);
+    assert!(offset_of!(GgmlTypeTraitsCpu, nrows) == 24);
+};
+
+/// ggml's `GGML_TYPE_F32`: the activation type of the reference mode.
+const GGML_TYPE_F32: c_int = 0;
+
+/// How the registered types multiply matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginMode {
+    Fast,
+    Reference,
+}
+
+impl PluginMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PluginMode::Fast => "fast",
+            PluginMode::Reference => "reference",
+        }
+    }
+
+    /// `HCT_PLUGIN_MODE`: unset or `fast` → Fast, `reference` → Reference.
+    pub fn from_env() -> Result<PluginMode, String> {
+        match std::env::var("HCT_PLUGIN_MODE") {
+            Err(_) => Ok(PluginMode::Fast),
+            Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "" | "fast" => Ok(PluginMode::Fast),
+                "reference" | "ref" => Ok(PluginMode::Reference),
+                other => Err(format!(
+                    "HCT_PLUGIN_MODE={other:?} is neither 'fast' nor 'reference'"
+                )),
+            },
+        }
+    }
+}
+
+/// Why registration did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegisterError {
+    /// `ggml_ext_type_register` or `ggml_cpu_ext_type_set_traits` is not in the process: no
+    /// ggml loaded yet, or a ggml without the extension-type patch.
+    GgmlNotFound {
+        symbol: &'static str,
+    },
+    /// ggml refused the type (all extension slots taken, or a name clash with a built-in).
+    Refused {
+        codec: &'static str,
+    },
+    /// ggml-cpu refused the kernels.
+    CpuRefused {
+        codec: &'static str,
+    },
+    BadMode(String),
+}
+
+impl std::fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegisterError::GgmlNotFound { symbol } => write!(
+                f,
+                "{symbol} not found: ggml is not loaded, or was built without the HCT extension-type patch"
+            ),
+            RegisterError::Refused { codec } => write!(
+                f,
+                "ggml refused extension type {codec} (no free slot, or a built-in type has that name)"
+            ),
+            RegisterError::CpuRefused { codec } => {
+                write!(f, "ggml-cpu refused the kernels of {codec}")
+            }
+            RegisterError::BadMode(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One registered codec: its id and the slot ggml gave it in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub codec: &'static str,
+    pub slot: c_int,
+}
+
+/// Register every HCT codec that has a ggml block layout and no built-in ggml type. Calling
+/// it again re-registers the same names into the same slots (ggml keys them by name).
+pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>, RegisterError> {
+    type RegisterFn = unsafe extern "C" fn(*const GgmlTypeTraits) -> c_int;
+    type IsExtFn = unsafe extern "C" fn(c_int) -> bool;
+    type SetCpuFn = unsafe extern "C" fn(c_int, *const GgmlTypeTraitsCpu) -> bool;
+    let symbol = |name: &'static CStr| {
+        find_symbol(name).ok_or(RegisterError::GgmlNotFound {
+            symbol: name.to_str().unwrap_or("?"),
+        })
+    };
+    let register = symbol(c"ggml_ext_type_register")?;
+    let is_ext = symbol(c"ggml_is_ext_type")?;
+    let set_cpu = symbol(c"ggml_cpu_ext_type_set_traits")?;
+    // SAFETY: the patch declares these symbols with exactly these C signatures.
+    let (register, is_ext, set_cpu) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, RegisterFn>(register),
+            std::mem::transmute::<*mut c_void, IsExtFn>(is_ext),
+            std::mem::transmute::<*mut c_void, SetCpuFn>(set_cpu),
+        )
+    };
+
+    let mut done = Vec::with_capacity(EXT_CODECS.len());
+    for ext in &EXT_CODECS {
+        let t = traits::traits_for(ext.codec).expect("every extension codec has kernels");
+        let base = GgmlTypeTraits {
+            type_name: ext.c_name.as_ptr(),
+            blck_size: t.block_size as i64,
+            blck_size_interleave: 0,
+            type_size: t.type_size as usize,
+            is_quantized: true,
+            to_float: Some(if counting {
+                ext.to_float_counted
+            } else {
+                t.to_float
+            }),
+            from_float_ref: None,
+        };
+        // SAFETY: a valid traits record; ggml copies it, and type_name is 'static.
+        let slot = unsafe { register(&base) };
+        // ggml answers GGML_TYPE_COUNT when it refuses, which is not an extension slot.
+        // SAFETY: a plain query on an int.
+        if !unsafe { is_ext(slot) } {
+            return Err(RegisterError::Refused { codec: ext.codec });
+        }
+        let cpu = match mode {
+            PluginMode::Fast => GgmlTypeTraitsCpu {
+                from_float: None,
+                vec_dot: Some(if counting {
+                    ext.vec_dot_counted
+                } else {
+                    t.vec_dot
+                }),
+                vec_dot_type: t.vec_dot_type as c_int,
+                nrows: t.nrows as i64,
+            },
+            PluginMode::Reference => GgmlTypeTraitsCpu {
+                from_float: None,
+                vec_dot: None,
+                vec_dot_type: GGML_TYPE_F32,
+                nrows: 1,
+            },
+        };
+        // SAFETY: slot was just returned by ggml; the record is valid and copied.
+        if !unsafe { set_cpu(slot, &cpu) } {
+            return Err(RegisterError::CpuRefused { codec: ext.codec });
+        }
+        done.push(Registered {
+            codec: ext.codec,
+            slot,
+        });
+    }
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    state.mode = Some(mode);
+    state.counting = counting;
+    state.registered = done.clone();
+    Ok(done)
+}
+
+/// Register the codecs with the mode from `HCT_PLUGIN_MODE` (counting when
+/// `HCT_PLUGIN_STATS` is set). Returns the number of codecs registered (4), or a negative
+/// code: -1 ggml's registration functions are not in the process (not loaded, or not
+/// patched), -2 ggml refused a type, -3 ggml-cpu refused its kernels, -4 a bad
+/// `HCT_PLUGIN_MODE`, -5 an internal error.
+#[no_mangle]
+pub extern "C" fn hct_ggml_register_all() -> c_int {
+    let result = catch_unwind(|| {
+        let mode = PluginMode::from_env().map_err(RegisterError::BadMode)?;
+        register_all(mode, stats_destination().is_some())
+    });
+    match result {
+        Ok(Ok(done)) => done.len() as c_int,
+        Ok(Err(e)) => {
+            STATE.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(e.to_string());
+            match e {
+                RegisterError::GgmlNotFound { .. } => -1,
+                RegisterError::Refused { .. } => -2,
+                RegisterError::CpuRefused { .. } => -3,
+                RegisterError::BadMode(_) => -4,
+            }
+        }
+        Err(_) => -5,
+    }
+}
+
+/// Write the call counts as NUL-terminated JSON into `buf` (`cap` bytes) and return the
+/// JSON's length without the NUL. If `cap` is too small (or `buf` is null) nothing is
+/// written: call again with a buffer of the returned length + 1.
+///
+/// # Safety
+/// `buf` must be null or point at `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hct_ggml_stats_json(buf: *mut c_char, cap: usize) -> usize {
+    let json = stats_json();
+    let bytes = json.as_bytes();
+    if !buf.is_null() && cap > bytes.len() {
+        // SAFETY: the caller gives cap writable bytes, and bytes.len() + 1 <= cap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), bytes.len());
+            buf.add(bytes.len()).write(0);
+        }
+    }
+    bytes.len()
+}
+
+/// The counts so far, as JSON: mode, slots, and per codec the `vec_dot` and `to_float` calls
+/// and the elements they covered.
+pub fn stats_json() -> String {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let totals = Counts::sum();
+    let mut codecs = Vec::new();
+    for (i, ext) in EXT_CODECS.iter().enumerate() {
+        let slot = state
+            .registered
+            .iter()
+            .find(|r| r.codec == ext.codec)
+            .map_or("null".to_string(), |r| r.slot.to_string());
+        codecs.push(format!(
+            "\"{}\":{{\"slot\":{slot},\"vec_dot_calls\":{},\"vec_dot_elements\":{},\"to_float_calls\":{},\"to_float_elements\":{}}}",
+            ext.codec,
+            totals.vec_dot_calls[i],
+            totals.vec_dot_elements[i],
+            totals.to_float_calls[i],
+            totals.to_float_elements[i]
+        ));
+    }
+    let error = match &state.last_error {
+        Some(e) => format!("\"{}\"", e.replace('\\', "\\\\").replace('"', "\\\"")),
+        None => "null".into(),
+    };
+    format!(
+        "{{\"mode\":{},\"counting\":{},\"isa\":\"{}\",\"error\":{error},\"codecs\":{{{}}}}}",
+        state
+            .mode
+            .map_or("null".to_string(), |m| format!("\"{}\"", m.name())),
+        state.counting,
+        crate::platform::active().isa().name(),
+        codecs.join(",")
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// The codecs, their counted entry points, and the counters
+// ---------------------------------------------------------------------------------------
+
+struct ExtCodec {
+    codec: &'static str,
+    c_name: &'static CStr,
+    to_float_counted: ToFloatFn,
+    vec_dot_counted: VecDotFn,
+}
+
+/// Per thread, so counting never makes two threads write one cache line.
+struct Counts<T> {
+    vec_dot_calls: [T; N_EXT],
+    vec_dot_elements: [T; N_EXT],
+    to_float_calls: [T; N_EXT],
+    to_float_elements: [T; N_EXT],
+}
+
+const N_EXT: usize = 4;
+
+impl Counts<u64> {
+    fn sum() -> Counts<u64> {
+        let mut out = Counts {
+            vec_dot_calls: [0; N_EXT],
+            vec_dot_elements: [0; N_EXT],
+            to_float_calls: [0; N_EXT],
+            to_float_elements: [0; N_EXT],
+        };
+        let threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
+        for t in threads.iter() {
+            for i in 0..N_EXT {
+                out.vec_dot_calls[i] += t.vec_dot_calls[i].load(Ordering::Relaxed);
+                out.vec_dot_elements[i] += t.vec_dot_elements[i].load(Ordering::Relaxed);
+                out.to_float_calls[i] += t.to_float_calls[i].load(Ordering::Relaxed);
+                out.to_float_elements[i] += t.to_float_elements[i].load(Ordering::Relaxed);
+            }
+        }
+        out
+    }
+}
+
+static THREADS: Mutex<Vec<&'static Counts<AtomicU64>>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static MINE: &'static Counts<AtomicU64> = {
+        let counts: &'static Counts<AtomicU64> = Box::leak(Box::new(Counts {
+            vec_dot_calls: Default::default(),
+            vec_dot_elements: Default::default(),
+            to_float_calls: Default::default(),
+            to_float_elements: Default::default(),
+        }));
+        THREADS.lock().unwrap_or_else(|e| e.into_inner()).push(counts);
+        counts
+    };
+}
+
+/// Add to a counter only this thread writes: a plain load and store, no locked instruction.
+#[inline]
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(by),
+        Ordering::Relaxed,
+    );
+}
+
+macro_rules! ext_codecs {
+    ($($index:literal: $codec:literal => $to_float:ident, $vec_dot:ident, $to_float_counted:ident, $vec_dot_counted:ident;)*) => {
+        static EXT_CODECS: [ExtCodec; N_EXT] = [$(ExtCodec {
+            codec: $codec,
+            c_name: match CStr::from_bytes_with_nul(concat!($codec, "\0").as_bytes()) {
+                Ok(c) => c,
+                Err(_) => panic!("codec ids hold no NUL"),
+            },
+            to_float_counted: $to_float_counted,
+            vec_dot_counted: $vec_dot_counted,
+        }),*];
+
+        $(
+            /// # Safety
+            /// ggml's `to_float` contract (see [`crate::traits`]).
+            unsafe extern "C" fn $to_float_counted(x: *const c_void, y: *mut f32, k: i64) {
+                let _ = MINE.try_with(|c| {
+                    bump(&c.to_float_calls[$index], 1);
+                    bump(&c.to_float_elements[$index], k.max(0) as u64);
+                });
+                // SAFETY: forwarded caller contract.
+                unsafe { traits::$to_float(x, y, k) }
+            }
+
+            /// # Safety
+            /// ggml's `vec_dot` contract (see [`crate::traits`]).
+            #[allow(clippy::too_many_arguments)]
+            unsafe extern "C" fn $vec_dot_counted(
+                n: c_int,
+                s: *mut f32,
+                bs: usize,
+                x: *const c_void,
+                bx: usize,
+                y: *const c_void,
+                by: usize,
+                nrc: c_int,
+            ) {
+                let _ = MINE.try_with(|c| {
+                    bump(&c.vec_dot_calls[$index], 1);
+                    bump(&c.vec_dot_elements[$index], n.max(0) as u64);
+                });
+                // SAFETY: forwarded caller contract.
+                unsafe { traits::$vec_dot(n, s, bs, x, bx, y, by, nrc) }
+            }
+        )*
+    };
+}
+
+ext_codecs! {
+    0: "int4_g8_fp16_v1" => to_float_g8, vec_dot_g8, to_float_g8_counted, vec_dot_g8_counted;
+    1: "int4_g16_fp16_v1" => to_float_g16, vec_dot_g16, to_float_g16_counted, vec_dot_g16_counted;
+    2: "int4_g32_fp16_v1" => to_float_g32, vec_dot_g32, to_float_g32_counted, vec_dot_g32_counted;
+    3: "int4_opt_v1" => to_float_g16, vec_dot_g16, to_float_opt_counted, vec_dot_opt_counted;
+}
+
+// ---------------------------------------------------------------------------------------
+// Process state, the constructor and the exit report
+// ---------------------------------------------------------------------------------------
+
+struct State {
+    mode: Option<PluginMode>,
+    counting: bool,
+    registered: Vec<Registered>,
+    last_error: Option<String>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    mode: None,
+    counting: false,
+    registered: Vec::new(),
+    last_error: None,
+});
+
+/// Where the exit report goes: `HCT_PLUGIN_STATS` (a path, or `-` for stderr).
+fn stats_destination() -> Option<String> {
+    static DEST: OnceLock<Option<String>> = OnceLock::new();
+    DEST.get_or_init(|| {
+        std::env::var("HCT_PLUGIN_STATS")
+            .ok()
+            .filter(|s| !s.is_empty())
+    })
+    .clone()
+}
+
+static REPORT_AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn register_on_load() {
+    let _ = catch_unwind(|| {
+        if std::env::var("HCT_GGML_AUTOREGISTER").is_ok_and(|v| v.trim() == "0") {
+            return;
+        }
+        // Only a process that has a patched ggml gets codecs; any other process that loads
+        // libhct (a host that never uses ggml) is left alone.
+        if find_symbol(c"ggml_ext_type_register").is_none() {
+            if stats_destination().is_some() {
+                eprintln!("hct: no patched ggml in this process; codecs not registered");
+            }
+            return;
+        }
+        let code = hct_ggml_register_all();
+        if code < 0 {
+            let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+            eprintln!(
+                "hct: registering codecs with ggml failed: {}",
+                state.last_error.as_deref().unwrap_or("unknown error")
+            );
+        }
+        REPORT_AT_EXIT.store(stats_destination().is_some(), Ordering::Relaxed);
+    });
+}
+
+extern "C" fn report_on_exit() {
+    let _ = catch_unwind(|| {
+        if !REPORT_AT_EXIT.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(dest) = stats_destination() else {
+            return;
+        };
+        let json = stats_json();
+        if dest == "-" {
+            let _ = writeln!(std::io::stderr(), "hct-plugin-stats: {json}");
+        } else if let Err(e) = std::fs::write(&dest, json + "\n") {
+            eprintln!("hct: cannot write HCT_PLUGIN_STATS={dest}: {e}");
+        }
+    });
+}
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static REGISTER_ON_LOAD: extern "C" fn() = register_on_load;
+
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".fini_array"]
+static REPORT_ON_EXIT: extern "C" fn() = report_on_exit;
+
+/// A symbol anywhere in the process, or `None`.
+fn find_symbol(name: &CStr) -> Option<*mut c_void> {
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks the name up.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    (!p.is_null()).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_extension_codec_has_kernels_and_the_gguf_geometry() {
+        for ext in &EXT_CODECS {
+            let t = traits::traits_for(ext.codec).unwrap();
+            assert_eq!(ext.c_name.to_str().unwrap(), ext.codec);
+            assert_eq!(
+                hct_format::gguf::extension::extension_block_geometry(ext.codec),
+                Some((t.block_size, t.type_size)),
+                "{}: the GGUF reader and the kernels agree on the block",
+                ext.codec
+            );
+        }
+        let listed: Vec<&str> = hct_format::gguf::extension::extension_codecs().collect();
+        let mine: Vec<&str> = EXT_CODECS.iter().map(|e| e.codec).collect();
+        assert_eq!(listed, mine, "same codecs, same order");
+    }
+
+    #[test]
+    fn counted_entry_points_compute_what_the_plain_ones_do_and_count() {
+        let mut rng = crate::harness::Rng::new(3);
+        for (i, ext) in EXT_CODECS.iter().enumerate() {
+            let t = traits::traits_for(ext.codec).unwrap();
+            let n = 96usize;
+            let x = crate::harness::random_weight_row(&mut rng, t.format, n, false);
+            let y =
+                crate::harness::random_activation_row(&mut rng, t.format.activation(), n, false);
+            let before = Counts::sum();
+            let (mut a, mut b) = (0.0f32, 0.0f32);
+            // SAFETY: rows of n elements, one output float, ggml's nrc = 1.
+            unsafe {
+                (t.vec_dot)(
+                    n as c_int,
+                    &mut a,
+                    0,
+                    x.as_ptr().cast(),
+                    0,
+                    y.as_ptr().cast(),
+                    0,
+                    1,
+                );
+                (ext.vec_dot_counted)(
+                    n as c_int,
+                    &mut b,
+                    0,
+                    x.as_ptr().cast(),
+                    0,
+                    y.as_ptr().cast(),
+                    0,
+                    1,
+                );
+            }
+            assert_eq!(a.to_bits(), b.to_bits(), "{}", ext.codec);
+            let mut fa = vec![0.0f32; n];
+            let mut fb = vec![0.0f32; n];
+            // SAFETY: x holds the row; fa and fb n floats each.
+            unsafe {
+                (t.to_float)(x.as_ptr().cast(), fa.as_mut_ptr(), n as i64);
+                (ext.to_float_counted)(x.as_ptr().cast(), fb.as_mut_ptr(), n as i64);
+            }
+            assert_eq!(fa, fb);
+            let after = Counts::sum();
+            // Other tests may run on other threads, so only this thread's share is exact;
+            // at least these calls were counted.
+            assert!(after.vec_dot_calls[i] > before.vec_dot_calls[i]);
+            assert!(after.vec_dot_elements[i] >= before.vec_dot_elements[i] + n as u64);
+            assert!(after.to_float_elements[i] >= before.to_float_elements[i] + n as u64);
+        }
+        let json = stats_json();
+        assert!(json.contains("\"int4_opt_v1\":{\"slot\":null"), "{json}");
+    }
+
+    #[test]
+    fn without_a_patched_ggml_registration_says_so() {
+        // The test binary has no ggml in it.
+        let err = register_all(PluginMode::Fast, false).unwrap_err();
+        assert_eq!(
+            err,
+            RegisterError::GgmlNotFound {
+                symbol: "ggml_ext_type_register"
+            }
+        );
+        assert!(err.to_string().contains("extension-type patch"));
+        assert_eq!(hct_ggml_register_all(), -1);
+    }
+}
