@@ -61,7 +61,7 @@ def encode(base_gguf, codec, work, check_threads):
             sys.exit(f"{codec}: 1-thread and 2-thread outputs differ")
         again.unlink()
     gguf = work / f"{tag}.f32.gguf"
-    hct_json("convert", hct, gguf, "--dtype", "f32", "--decode-all")
+    hct_json("convert", hct, gguf, "--dtype", "f32", "--gguf-mode", "decoded")
     q = [r["quality"] for r in summary["tensor_reports"] if r.get("quality") and r["codec"] == codec]
     rel = sum(x["rel_rms_error"] for x in q) / max(len(q), 1)
     return gguf, {
@@ -141,7 +141,7 @@ def render(res):
          f"Produced by `{res['command']}` (through `compat-tests/quality/run.sh`).", "",
          "HCT rows: the F32 model converted with `--codec ID --codec-for token_embd.weight=ggml_q8_0` (and "
          "`position_embd`/`token_types` kept, as llama-quantize keeps them), then exported with every coded tensor "
-         "decoded to F32 (`hct convert X.hct X.gguf --dtype f32 --decode-all`), so llama.cpp evaluates "
+         "decoded to F32 (`hct convert X.hct X.gguf --dtype f32 --gguf-mode decoded`), so llama.cpp evaluates "
          "exactly what HCT decodes. Bits per weight: the HCT file's bytes × 8 / all elements (norms and embeddings "
          "included); llama.cpp rows: the GGUF's tensor bytes × 8 / all elements. Same text slice, sentences, context, "
          "threads (2) and build as `compat-tests/results/baseline.md`.", ""]
