@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Rust components,
-# Debian and PyPI packages), builds, runs the unit and integration tests, the aarch64
-# (NEON) tests under qemu, and the tests against real peers (llama.cpp built from source,
-# PyPI gguf/safetensors, real models). Safe to re-run: installs and peer builds are cached.
+# Debian and PyPI packages), fetches and builds the real peers (llama.cpp from source,
+# models, text), builds HCT, runs the unit and integration tests, the aarch64 (NEON) tests
+# under qemu, and the checks against the peers. Safe to re-run: installs and peer builds
+# are cached (compat-tests/README.md says where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-say() { printf '\n== %s\n' "$*"; }
+T0=$SECONDS
+say() { printf '\n== [test-all +%ds] %s\n' "$((SECONDS - T0))" "$*"; }
+
+# The peers come first: the Rust tests of compat-tests/ read the cache they fill, and in CI a
+# missing peer is a failure, never a skip.
+if [ -f compat-tests/ci.sh ]; then
+  say "peers: fetch, build and check llama.cpp, models and text"
+  # --no-baseline: recomputing the whole baseline table costs 8 to 35 minutes; it is
+  # reproduced on demand by `compat-tests/ci.sh` (no flag) or `peers.sh baseline --check`.
+  bash compat-tests/ci.sh --no-baseline
+fi
 
 say "build (release)"
 cargo build --release --workspace --locked
@@ -13,15 +24,21 @@ cargo build --release --workspace --locked
 say "unit and integration tests"
 cargo test --workspace --locked
 
-if [ -f ggml-kernels/ci-aarch64.sh ]; then
-  say "aarch64 (NEON) kernel tests under qemu"
-  bash ggml-kernels/ci-aarch64.sh
-fi
+say "aarch64 (NEON kernels, codec vectors, container) under qemu"
+bash ggml-kernels/ci-aarch64.sh
 
 if [ -f compat-tests/ci.sh ]; then
-  say "peers: fetch, build and check llama.cpp, models and text"
-  bash compat-tests/ci.sh
   say "conversions judged by the peers (gguf-py, safetensors, llama-perplexity)"
   bash compat-tests/convert/run.sh
+  if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
+    say "libhct against the real ggml (C program through the C ABI)"
+    bash compat-tests/c/run_hct_vs_ggml.sh
+  fi
+  # The plugin chain builds a patched llama.cpp (about 10 minutes on 2 cores, cached): on
+  # when HCT_TEST_PLUGIN=1 until it is proven in CI.
+  if [ "${HCT_TEST_PLUGIN:-0}" = 1 ] && [ -f compat-tests/plugin/run.sh ]; then
+    say "llama.cpp patched for HCT codecs, end to end"
+    bash compat-tests/plugin/run.sh
+  fi
 fi
 say "all test stages passed"

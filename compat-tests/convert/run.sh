@@ -40,4 +40,12 @@ say "MiniLM F32 safetensors → HCT → safetensors"
 $hct convert "$HCT_MINILM_HF" "$work/minilm.hct" >&2
 $hct convert "$work/minilm.hct" "$work/minilm-rt.safetensors" >&2
 $check st-same "$HCT_MINILM_HF/model.safetensors" "$work/minilm-rt.safetensors"
+say "int4 codecs: 1 and 2 encoder threads give byte-identical files (MiniLM; SmolLM2 in quality/run.py)"
+for codec in int4_g8_fp16_v1 int4_g16_fp16_v1 int4_g32_fp16_v1 int4_opt_v1; do
+  $hct convert "$work/minilm.hct" "$work/minilm.$codec.t1.hct" --codec "$codec" --threads 1 >/dev/null
+  $hct convert "$work/minilm.hct" "$work/minilm.$codec.t2.hct" --codec "$codec" --threads 2 >/dev/null
+  cmp "$work/minilm.$codec.t1.hct" "$work/minilm.$codec.t2.hct"
+  echo "{\"codec\": \"$codec\", \"threads_1_vs_2_identical\": true, \"sha256\": \"$(sha256sum "$work/minilm.$codec.t1.hct" | cut -c1-16)\"}"
+  rm -f "$work/minilm.$codec.t1.hct" "$work/minilm.$codec.t2.hct"
+done
 echo "convert checks: all passed" >&2

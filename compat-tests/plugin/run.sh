@@ -71,7 +71,7 @@ result abi '{}' 'True'
 say "host programs (stock libllama; patched libllama + libhct, registering by hct_ggml_register_all())"
 cc -O2 -std=c11 "$here/host_logits.c" -I"$HCT_GGML_INCLUDE" -L"$HCT_GGML_LIB" -lllama -lggml-base \
     -Wl,-rpath,"$HCT_GGML_LIB" -o "$work/host_stock"
-cc -O2 -std=c11 -DHCT_HOST_REGISTER "$here/host_logits.c" -I"$HCT_LLAMA_PATCHED_INCLUDE" \
+cc -O2 -std=c11 -DHCT_HOST_REGISTER "$here/host_logits.c" -I"$HCT_LLAMA_PATCHED_INCLUDE" -I"$root/ggml-kernels/include" \
     -L"$HCT_LLAMA_PATCHED/lib" -lllama -lggml-base -L"$(dirname "$libhct")" -lhct \
     -Wl,-rpath,"$HCT_LLAMA_PATCHED/lib" -Wl,-rpath,"$(dirname "$libhct")" -o "$work/host_patched"
 

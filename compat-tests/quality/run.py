@@ -23,10 +23,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HCT = ROOT / "target" / "release" / "hct"
-PEERS = ROOT / "compat-tests" / "peers.sh"
+PEERS = Path(os.environ.get("HCT_PEERS_SH", ROOT / "compat-tests" / "peers.sh"))
 LLAMA_SMOL = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q4_1", "Q4_0"]
 LLAMA_MINILM = ["Q8_0", "Q5_0", "Q4_1", "Q4_0"]
-KEEP = ["--codec-for", "token_embd.weight=ggml_q8_0"]
+KEEP = ["--codec-for", "token_embd.weight=ggml_q8_0",
+        # Embedding tables that llama.cpp adds (not multiplies) stay at source precision, as
+        # llama-quantize keeps them: a quantized operand of ADD aborts ggml.
+        "--keep", "position_embd.weight", "--keep", "token_types.weight"]
 
 
 def run(cmd, **kw):
@@ -58,7 +61,7 @@ def encode(base_gguf, codec, work, check_threads):
             sys.exit(f"{codec}: 1-thread and 2-thread outputs differ")
         again.unlink()
     gguf = work / f"{tag}.f32.gguf"
-    hct_json("convert", hct, gguf, "--dtype", "f32")
+    hct_json("convert", hct, gguf, "--dtype", "f32", "--decode-all")
     q = [r["quality"] for r in summary["tensor_reports"] if r.get("quality") and r["codec"] == codec]
     rel = sum(x["rel_rms_error"] for x in q) / max(len(q), 1)
     return gguf, {
@@ -77,6 +80,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "compat-tests" / "results" / "int4"))
     ap.add_argument("--work", default=None)
     ap.add_argument("--no-thread-check", action="store_true")
+    ap.add_argument("--only", choices=["smollm2", "minilm"], help="run one model's section")
     a = ap.parse_args()
     codecs = a.codecs.split(",")
     env = dict(line.split("=", 1) for line in
@@ -85,7 +89,8 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     results = {"command": " ".join(sys.argv), "codecs": codecs, "smollm2": {}, "minilm": []}
 
-    for base_name, base in [("dequantized", env["HCT_SMOLLM2_F32"]), ("dithered", env["HCT_SMOLLM2_DITHERED"])]:
+    bases = [("dequantized", env["HCT_SMOLLM2_F32"]), ("dithered", env["HCT_SMOLLM2_DITHERED"])]
+    for base_name, base in (bases if a.only in (None, "smollm2") else []):
         rows = []
         for codec in codecs:
             gguf, row = encode(base, codec, work, check_threads=not a.no_thread_check and base_name == "dequantized")
@@ -103,7 +108,7 @@ def main():
         results["smollm2"][base_name] = rows
 
     ref = env["HCT_MINILM_F32"]
-    for codec in codecs:
+    for codec in (codecs if a.only in (None, "minilm") else []):
         gguf, row = encode(ref, codec, work, check_threads=False)
         row.update(peers("embed", gguf, "--reference", ref))
         for k in ("vectors", "cosines"):
@@ -112,7 +117,7 @@ def main():
         results["minilm"].append(row)
         Path(row["hct_file"]).unlink()
         gguf.unlink()
-    for t in LLAMA_MINILM:
+    for t in (LLAMA_MINILM if a.only in (None, "minilm") else []):
         q = peers("quantize", ref, t)
         row = {"codec": f"llama.cpp {t}", "kind": "llama.cpp", "gguf_bits_per_weight": q["bits_per_weight"]}
         row.update(peers("embed", q["path"], "--reference", ref))
@@ -120,7 +125,7 @@ def main():
             row.pop(k, None)
         results["minilm"].append(row)
 
-    out = Path(a.out)
+    out = Path(a.out + (f"-{a.only}" if a.only else ""))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.with_suffix(".md").write_text(render(results))
@@ -134,8 +139,9 @@ def bpw(r):
 def render(res):
     L = ["# HCT codecs beside llama.cpp's types", "",
          f"Produced by `{res['command']}` (through `compat-tests/quality/run.sh`).", "",
-         "HCT rows: the F32 model converted with `--codec ID --codec-for token_embd.weight=ggml_q8_0`, then exported "
-         "with every HCT-coded tensor decoded to F32 (`hct convert X.hct X.gguf --dtype f32`), so llama.cpp evaluates "
+         "HCT rows: the F32 model converted with `--codec ID --codec-for token_embd.weight=ggml_q8_0` (and "
+         "`position_embd`/`token_types` kept, as llama-quantize keeps them), then exported with every coded tensor "
+         "decoded to F32 (`hct convert X.hct X.gguf --dtype f32 --decode-all`), so llama.cpp evaluates "
          "exactly what HCT decodes. Bits per weight: the HCT file's bytes × 8 / all elements (norms and embeddings "
          "included); llama.cpp rows: the GGUF's tensor bytes × 8 / all elements. Same text slice, sentences, context, "
          "threads (2) and build as `compat-tests/results/baseline.md`.", ""]

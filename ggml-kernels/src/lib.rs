@@ -12,6 +12,8 @@
 //! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
 //! - [`traits`]: one [`traits::CodecTraits`] record per codec id, with `extern "C"` entry
 //!   points in ggml's signatures.
+//! - [`capi`]: the C ABI (`include/hct.h`): containers opened over mmap, tensors listed,
+//!   verified and decoded, and the traits records looked up by codec id.
 //! - [`ggml_ext`]: registration of the int4 codecs as extension types in a patched ggml
 //!   (host call and `LD_PRELOAD` constructor), with optional call counting.
 //!
@@ -19,6 +21,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod capi;
 pub mod fp16;
 pub mod ggml_ext;
 pub mod kernels;

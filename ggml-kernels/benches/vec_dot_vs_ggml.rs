@@ -1,0 +1,535 @@
+//! libhct's `vec_dot` against the real ggml's, single thread, on weight matrices the size of
+//! real models' (ggml's `ne0 × ne1` = row length × rows): 576×1536 (SmolLM2-135M's FFN),
+//! 4096×4096 and 4096×14336 (Llama-3-8B's attention and FFN).
+//!
+//! For each size: random weights (roughly normal, rare outliers) quantized by ggml's own
+//! `ggml_quantize_chunk` into Q4_0 and Q4_1, and encoded into int4_opt_v1's layout (the g16
+//! layout, 12 bytes per 16 weights; built here by min/max rounding, as the kernel's speed does
+//! not depend on the values); one activation row quantized by ggml's CPU quantizer into the
+//! `vec_dot_type` each kernel takes. A timed run is one full matrix-vector product: `vec_dot`
+//! called once per row through the function pointer a ggml runtime would call (libhct's
+//! dispatched `extern "C"` entry point; ggml's `type_traits_cpu[type].vec_dot`). Each run is
+//! repeated, interleaved with the others so machine load hits all alike, and the best is kept.
+//! The ceiling is `memcpy` of the same weight bytes (which also writes them: the bandwidth a
+//! pure stream of the weights cannot beat by much).
+//!
+//! Pairs: Q4_0 and Q4_1 against ggml on the same bytes; int4_g32_fp16_v1 (Q4_1's bytes, Q8_0
+//! activations) against ggml's Q4_1; int4_opt_v1 against ggml's Q4_1 of the same weights
+//! (different byte counts: the table gives both the bytes/s ratio and the matvec-time ratio).
+//!
+//! ggml is loaded with dlopen from `$HCT_GGML_LIB_DIR` (or `$HCT_GGML_LIB`, as `peers.sh env`
+//! prints it); without it the benchmark says SKIPPED and exits 0.
+//!
+//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N]`
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hct::fp16::f32_to_f16_bits;
+use hct::platform::{active, Backend};
+use hct::traits::{traits_for, CodecTraits};
+use hct::WeightFormat;
+
+/// (row length, rows): ggml's ne0 × ne1.
+const SHAPES: [(usize, usize); 3] = [(576, 1536), (4096, 4096), (4096, 14336)];
+
+fn main() {
+    let mut trials = 15usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if a == "--trials" {
+            trials = args.next().and_then(|v| v.parse().ok()).unwrap_or(trials);
+        }
+    }
+    let Some(ggml) = Ggml::load() else {
+        return;
+    };
+    println!(
+        "libhct vec_dot ({}) vs ggml {} vec_dot, single thread, best of {trials}",
+        active().isa().name(),
+        ggml.version()
+    );
+    println!(
+        "cpu: {}; load average before: {}",
+        cpu_model(),
+        load_average()
+    );
+    println!();
+    println!(
+        "| matrix (ne0×ne1) | layout | weight MB | HCT GB/s | ggml GB/s | memcpy GB/s | \
+         HCT/ggml bytes/s | HCT/ggml matvec speed | HCT/memcpy | ggml/memcpy | HCT scalar GB/s |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+
+    for (row_len, rows) in SHAPES {
+        let bench = Bench::new(&ggml, row_len, rows);
+        for case in bench.cases() {
+            let r = bench.measure(&case, trials);
+            let mb = |b: usize| b as f64 / 1e6;
+            let gbs = |bytes: usize, t: Duration| bytes as f64 / t.as_secs_f64() / 1e9;
+            let hct = gbs(case.hct_bytes.len(), r.hct);
+            let ggml_rate = gbs(case.ggml_bytes.len(), r.ggml);
+            let memcpy = gbs(case.hct_bytes.len(), r.memcpy_hct);
+            let memcpy_ggml = gbs(case.ggml_bytes.len(), r.memcpy_ggml);
+            println!(
+                "| {row_len}×{rows} | {} vs ggml {} | {:.1} vs {:.1} | {hct:.2} | {ggml_rate:.2} | {memcpy:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                case.hct.codec_id,
+                case.ggml_name,
+                mb(case.hct_bytes.len()),
+                mb(case.ggml_bytes.len()),
+                hct / ggml_rate,
+                r.ggml.as_secs_f64() / r.hct.as_secs_f64(),
+                hct / memcpy,
+                ggml_rate / memcpy_ggml,
+                gbs(case.hct_bytes.len(), r.scalar),
+            );
+        }
+    }
+    println!();
+    println!("load average after: {}", load_average());
+    println!(
+        "GB/s = weight bytes read per second (10^9). \"matvec speed\" = ggml time / HCT time for"
+    );
+    println!(
+        "the whole matrix (differs from the bytes/s ratio only when the layouts' sizes differ)."
+    );
+}
+
+/// One HCT layout and the ggml layout it is compared with, on the same f32 weights.
+struct Case {
+    hct: &'static CodecTraits,
+    hct_bytes: Vec<u8>,
+    hct_act: Vec<u8>,
+    ggml_name: &'static str,
+    ggml_vec_dot: VecDot,
+    ggml_bytes: Vec<u8>,
+    ggml_act: Vec<u8>,
+}
+
+struct Timings {
+    hct: Duration,
+    ggml: Duration,
+    memcpy_hct: Duration,
+    memcpy_ggml: Duration,
+    scalar: Duration,
+}
+
+struct Bench<'g> {
+    ggml: &'g Ggml,
+    row_len: usize,
+    rows: usize,
+    weights: Vec<f32>,
+    activation: Vec<f32>,
+}
+
+impl<'g> Bench<'g> {
+    fn new(ggml: &'g Ggml, row_len: usize, rows: usize) -> Bench<'g> {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ (row_len * rows) as u64);
+        let weights = (0..row_len * rows).map(|_| rng.weight_like()).collect();
+        let activation = (0..row_len).map(|_| rng.uniform()).collect();
+        Bench {
+            ggml,
+            row_len,
+            rows,
+            weights,
+            activation,
+        }
+    }
+
+    fn cases(&self) -> Vec<Case> {
+        let q4_0 = self
+            .ggml
+            .quantize(GGML_TYPE_Q4_0, &self.weights, self.rows, self.row_len);
+        let q4_1 = self
+            .ggml
+            .quantize(GGML_TYPE_Q4_1, &self.weights, self.rows, self.row_len);
+        let g16 = encode_int4_g16_min_max(&self.weights);
+        let act = |t: c_int| self.ggml.quantize_activation(t, &self.activation);
+        let (q8_0, q8_1) = (act(GGML_TYPE_Q8_0), act(GGML_TYPE_Q8_1));
+        let traits = |id: &str| traits_for(id).expect("libhct has this codec");
+        let case =
+            |hct: &'static CodecTraits, hct_bytes: &Vec<u8>, hct_act: &Vec<u8>, ggml_type| {
+                let ggml_act = match ggml_type {
+                    GGML_TYPE_Q4_0 => q8_0.clone(),
+                    _ => q8_1.clone(),
+                };
+                Case {
+                    hct,
+                    hct_bytes: hct_bytes.clone(),
+                    hct_act: hct_act.clone(),
+                    ggml_name: if ggml_type == GGML_TYPE_Q4_0 {
+                        "q4_0"
+                    } else {
+                        "q4_1"
+                    },
+                    ggml_vec_dot: self.ggml.vec_dot(ggml_type),
+                    ggml_bytes: if ggml_type == GGML_TYPE_Q4_0 {
+                        q4_0.clone()
+                    } else {
+                        q4_1.clone()
+                    },
+                    ggml_act,
+                }
+            };
+        vec![
+            case(traits("ggml_q4_0"), &q4_0, &q8_0, GGML_TYPE_Q4_0),
+            case(traits("ggml_q4_1"), &q4_1, &q8_1, GGML_TYPE_Q4_1),
+            case(traits("int4_g32_fp16_v1"), &q4_1, &q8_0, GGML_TYPE_Q4_1),
+            case(traits("int4_opt_v1"), &g16, &q8_0, GGML_TYPE_Q4_1),
+        ]
+    }
+
+    fn measure(&self, case: &Case, trials: usize) -> Timings {
+        let n = self.row_len;
+        let hct_row = case.hct_bytes.len() / self.rows;
+        let ggml_row = case.ggml_bytes.len() / self.rows;
+        let mut out_hct = vec![0f32; self.rows];
+        let mut out_ggml = vec![0f32; self.rows];
+        let mut out_scalar = vec![0f32; self.rows];
+        let mut copy = vec![0u8; case.hct_bytes.len().max(case.ggml_bytes.len())];
+        // Small matrices run several times per timed sample, so a sample is long enough to time.
+        let reps = (8_000_000 / case.hct_bytes.len()).max(1);
+
+        let hct_matvec = |out: &mut [f32]| {
+            for (r, s) in out.iter_mut().enumerate() {
+                let x = case.hct_bytes[r * hct_row..].as_ptr();
+                // SAFETY: row r of the matrix and the activation row, both of n elements; the
+                // traits' contract (nrc = 1, strides ignored).
+                unsafe {
+                    (case.hct.vec_dot)(
+                        n as c_int,
+                        s,
+                        0,
+                        x.cast(),
+                        0,
+                        case.hct_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                };
+            }
+        };
+        let ggml_matvec = |out: &mut [f32]| {
+            for (r, s) in out.iter_mut().enumerate() {
+                let x = case.ggml_bytes[r * ggml_row..].as_ptr();
+                // SAFETY: as above, ggml's contract for its own type.
+                unsafe {
+                    (case.ggml_vec_dot)(
+                        n as c_int,
+                        s,
+                        0,
+                        x.cast(),
+                        0,
+                        case.ggml_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                };
+            }
+        };
+        let scalar = Backend::scalar();
+        let scalar_matvec = |out: &mut [f32]| {
+            for (r, s) in out.iter_mut().enumerate() {
+                let x = &case.hct_bytes[r * hct_row..(r + 1) * hct_row];
+                *s = scalar
+                    .vec_dot(case.hct.format, n, x, &case.hct_act)
+                    .unwrap();
+            }
+        };
+
+        // Warm up, and check that both compute the same product (a benchmark of wrong
+        // answers would be worthless): within 1% of the output's norm, since the two layouts
+        // and activation formats may differ.
+        hct_matvec(&mut out_hct);
+        ggml_matvec(&mut out_ggml);
+        scalar_matvec(&mut out_scalar);
+        assert_eq!(
+            bits(&out_hct),
+            bits(&out_scalar),
+            "{}: dispatched and scalar vec_dot differ",
+            case.hct.codec_id
+        );
+        let norm = out_ggml
+            .iter()
+            .map(|v| (*v as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let diff = out_hct
+            .iter()
+            .zip(&out_ggml)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let tolerance = if case.hct.format == WeightFormat::Int4G16 {
+            0.2
+        } else {
+            1e-3
+        };
+        assert!(
+            diff <= tolerance * norm,
+            "{}: HCT and ggml products differ by {diff} (norm {norm})",
+            case.hct.codec_id
+        );
+
+        let time = |f: &mut dyn FnMut()| {
+            let start = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            start.elapsed() / reps as u32
+        };
+        let mut best = Timings {
+            hct: Duration::MAX,
+            ggml: Duration::MAX,
+            memcpy_hct: Duration::MAX,
+            memcpy_ggml: Duration::MAX,
+            scalar: Duration::MAX,
+        };
+        for trial in 0..trials {
+            best.hct = best
+                .hct
+                .min(time(&mut || hct_matvec(black_box(&mut out_hct))));
+            best.ggml = best
+                .ggml
+                .min(time(&mut || ggml_matvec(black_box(&mut out_ggml))));
+            let bytes = &case.hct_bytes;
+            best.memcpy_hct = best.memcpy_hct.min(time(&mut || {
+                copy[..bytes.len()].copy_from_slice(black_box(bytes));
+                black_box(&copy);
+            }));
+            let bytes = &case.ggml_bytes;
+            best.memcpy_ggml = best.memcpy_ggml.min(time(&mut || {
+                copy[..bytes.len()].copy_from_slice(black_box(bytes));
+                black_box(&copy);
+            }));
+            // The scalar reference is only context; a third of the samples is enough.
+            if trial % 3 == 0 {
+                best.scalar = best
+                    .scalar
+                    .min(time(&mut || scalar_matvec(black_box(&mut out_scalar))));
+            }
+        }
+        best
+    }
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+/// The int4_g16 layout (fp16 d, fp16 m, 8 bytes of nibbles: element j low nibble of byte j,
+/// element j + 8 high nibble) by min/max rounding: d = (max − min) / 15, m = min.
+fn encode_int4_g16_min_max(weights: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(weights.len() / 16 * 12);
+    for group in weights.chunks_exact(16) {
+        let (lo, hi) = group
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let d = (hi - lo) / 15.0;
+        let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+        out.extend(f32_to_f16_bits(d).to_le_bytes());
+        out.extend(f32_to_f16_bits(lo).to_le_bytes());
+        let q = |v: f32| ((v - lo) * id).round().clamp(0.0, 15.0) as u8;
+        for j in 0..8 {
+            out.push(q(group[j]) | (q(group[j + 8]) << 4));
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// The real ggml, through dlopen.
+
+const GGML_TYPE_Q4_0: c_int = 2;
+const GGML_TYPE_Q4_1: c_int = 3;
+const GGML_TYPE_Q8_0: c_int = 8;
+const GGML_TYPE_Q8_1: c_int = 9;
+
+type VecDot =
+    unsafe extern "C" fn(c_int, *mut f32, usize, *const c_void, usize, *const c_void, usize, c_int);
+type FromFloat = unsafe extern "C" fn(*const f32, *mut c_void, i64);
+
+/// ggml-cpu.h's `struct ggml_type_traits_cpu`.
+#[repr(C)]
+struct TypeTraitsCpu {
+    from_float: Option<FromFloat>,
+    vec_dot: Option<VecDot>,
+    vec_dot_type: c_int,
+    nrows: i64,
+}
+
+struct Ggml {
+    get_type_traits_cpu: unsafe extern "C" fn(c_int) -> *const TypeTraitsCpu,
+    quantize_chunk:
+        unsafe extern "C" fn(c_int, *const f32, *mut c_void, i64, i64, i64, *const f32) -> usize,
+    row_size: unsafe extern "C" fn(c_int, i64) -> usize,
+    version: unsafe extern "C" fn() -> *const c_char,
+}
+
+impl Ggml {
+    fn load() -> Option<Ggml> {
+        let dir = std::env::var_os("HCT_GGML_LIB_DIR")
+            .or_else(|| std::env::var_os("HCT_GGML_LIB"))
+            .map(PathBuf::from);
+        let Some(dir) = dir.filter(|d| d.join("libggml-cpu.so").exists()) else {
+            println!(
+                "vec_dot_vs_ggml: SKIPPED: set HCT_GGML_LIB_DIR to the directory of libggml-base.so \
+                 and libggml-cpu.so (eval \"$(compat-tests/peers.sh env)\" sets HCT_GGML_LIB)"
+            );
+            return None;
+        };
+        let base = dlopen(&dir.join("libggml-base.so"));
+        let cpu = dlopen(&dir.join("libggml-cpu.so"));
+        // SAFETY: each type is the C signature ggml.h / ggml-cpu.h declare for the symbol.
+        unsafe {
+            let init: unsafe extern "C" fn() = symbol(cpu, "ggml_cpu_init");
+            init();
+            Some(Ggml {
+                get_type_traits_cpu: symbol(cpu, "ggml_get_type_traits_cpu"),
+                quantize_chunk: symbol(base, "ggml_quantize_chunk"),
+                row_size: symbol(base, "ggml_row_size"),
+                version: symbol(base, "ggml_version"),
+            })
+        }
+    }
+
+    fn version(&self) -> String {
+        // SAFETY: ggml_version returns a static C string.
+        unsafe { CStr::from_ptr((self.version)()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn traits(&self, ty: c_int) -> &TypeTraitsCpu {
+        // SAFETY: ggml returns a pointer into its static table for every type id.
+        unsafe { &*(self.get_type_traits_cpu)(ty) }
+    }
+
+    fn vec_dot(&self, ty: c_int) -> VecDot {
+        self.traits(ty)
+            .vec_dot
+            .expect("ggml has a vec_dot for this type")
+    }
+
+    fn quantize(&self, ty: c_int, weights: &[f32], rows: usize, row_len: usize) -> Vec<u8> {
+        // SAFETY: ggml_row_size only computes.
+        let row_bytes = unsafe { (self.row_size)(ty, row_len as i64) };
+        let mut out = vec![0u8; row_bytes * rows];
+        // SAFETY: weights holds rows × row_len floats and out the quantized rows; no imatrix.
+        let written = unsafe {
+            (self.quantize_chunk)(
+                ty,
+                weights.as_ptr(),
+                out.as_mut_ptr().cast(),
+                0,
+                rows as i64,
+                row_len as i64,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(written, out.len());
+        out
+    }
+
+    fn quantize_activation(&self, ty: c_int, x: &[f32]) -> Vec<u8> {
+        // SAFETY: ggml_row_size only computes.
+        let bytes = unsafe { (self.row_size)(ty, x.len() as i64) };
+        let mut out = vec![0u8; bytes];
+        let from_float = self
+            .traits(ty)
+            .from_float
+            .expect("ggml quantizes activations");
+        // SAFETY: x.len() floats in, one row of `ty` out.
+        unsafe { from_float(x.as_ptr(), out.as_mut_ptr().cast(), x.len() as i64) };
+        out
+    }
+}
+
+fn dlopen(path: &Path) -> *mut c_void {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; RTLD_GLOBAL so libggml-cpu finds libggml-base's symbols.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    assert!(
+        !handle.is_null(),
+        "dlopen {}: {}",
+        path.display(),
+        dlerror()
+    );
+    handle
+}
+
+/// # Safety
+/// `T` must be the function-pointer type of the symbol's C declaration.
+unsafe fn symbol<T>(handle: *mut c_void, name: &str) -> T {
+    let address = dlsym(handle, name);
+    assert_eq!(std::mem::size_of::<T>(), std::mem::size_of_val(&address));
+    // SAFETY: a non-NULL code address, read as the (caller-asserted) function type.
+    unsafe { std::mem::transmute_copy::<*mut c_void, T>(&address) }
+}
+
+fn dlsym(handle: *mut c_void, name: &str) -> *mut c_void {
+    let c = CString::new(name).unwrap();
+    // SAFETY: a handle from dlopen and a NUL-terminated name.
+    let sym = unsafe { libc::dlsym(handle, c.as_ptr()) };
+    assert!(!sym.is_null(), "dlsym {name}: {}", dlerror());
+    sym
+}
+
+fn dlerror() -> String {
+    // SAFETY: dlerror returns NULL or a C string valid until the next dl* call.
+    let e = unsafe { libc::dlerror() };
+    if e.is_null() {
+        String::new()
+    } else {
+        // SAFETY: non-NULL, NUL-terminated.
+        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [-1, 1).
+    fn uniform(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+
+    fn weight_like(&mut self) -> f32 {
+        let v = (self.uniform() + self.uniform() + self.uniform() + self.uniform()) * 0.5;
+        if self.next().is_multiple_of(997) {
+            v * 12.0
+        } else {
+            v
+        }
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
