@@ -15,7 +15,7 @@
 #include "llama.h"
 
 #ifdef HCT_HOST_REGISTER
-int hct_ggml_register_all(void);
+#include "hct_ggml.h"
 #endif
 
 static void quiet(enum ggml_log_level level, const char * text, void * user) {

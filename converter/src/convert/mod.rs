@@ -65,6 +65,9 @@ pub struct Args {
     /// tensor decoded to --dtype except plain element types (f32 norms).
     #[arg(long, value_enum, default_value = "native", value_name = "MODE")]
     gguf_mode: to_gguf::GgufMode,
+    /// Same as --gguf-mode decoded.
+    #[arg(long, requires = "dtype", conflicts_with = "gguf_mode")]
+    decode_all: bool,
     /// With a safetensors output: also write the config and tokenizer files recorded from the
     /// source checkpoint into the output's folder.
     #[arg(long)]
@@ -118,7 +121,12 @@ pub fn run(a: Args) -> Result<()> {
     if to != Format::Hct && (a.codec.is_some() || !a.codec_for.is_empty()) {
         bail!("--codec and --codec-for choose HCT codecs; convert to .hct first, then export");
     }
-    if a.gguf_mode == to_gguf::GgufMode::Decoded && a.dtype.is_none() {
+    let gguf_mode = if a.decode_all {
+        to_gguf::GgufMode::Decoded
+    } else {
+        a.gguf_mode
+    };
+    if gguf_mode == to_gguf::GgufMode::Decoded && a.dtype.is_none() {
         bail!("--gguf-mode decoded needs --dtype (f32, f16 or bf16)");
     }
     let start = Instant::now();
@@ -142,7 +150,7 @@ pub fn run(a: Args) -> Result<()> {
             r
         }
         Format::Gguf => {
-            to_gguf::write_gguf(&src, &a.output, a.gguf_mode, a.dtype.as_deref(), &progress)?
+            to_gguf::write_gguf(&src, &a.output, gguf_mode, a.dtype.as_deref(), &progress)?
         }
     };
     progress.finish_and_clear();
