@@ -29,7 +29,8 @@ pub fn write_hct(
     w.allow_unknown_codecs(true);
     let mut reports = Vec::new();
     for t in src.tensors() {
-        let target = plan.codec_for(&t.name, &t.shape, &t.codec);
+        let choice = plan.codec_for(&t.name, &t.shape, &t.codec);
+        let target = choice.codec;
         let re_encode = target != t.codec;
         let codec_params = if re_encode {
             vec![(
@@ -76,6 +77,7 @@ pub fn write_hct(
             bytes_out: written,
             elements: t.shape.iter().product(),
             quality: sums.map(|s| s.report()),
+            kept_because: choice.kept_because,
         });
         tracing::debug!(tensor = %t.name, "written");
     }
