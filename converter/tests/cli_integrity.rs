@@ -70,6 +70,46 @@ fn every_single_byte_flip_is_caught() {
 }
 
 #[test]
+fn verify_names_every_damaged_tensor() {
+    let mut bytes = std::fs::read(golden()).unwrap();
+    let f = hct_format::HctFile::open(golden()).unwrap();
+    // The golden file has two tensors; damage both (that an intact tensor is not named is
+    // checked by hct-format's container tests).
+    let payloads: Vec<_> = f.tensors().iter().filter(|t| t.length > 0).collect();
+    assert!(payloads.len() >= 2);
+    let (first, last) = (payloads[0], payloads[payloads.len() - 1]);
+    bytes[first.offset as usize] ^= 0x01;
+    bytes[(last.offset + last.length - 1) as usize] ^= 0x80;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-damaged.hct");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (code, err) = run(&["verify"], &path);
+    assert_eq!(code, 5, "{err}");
+    for t in [first, last] {
+        assert!(err.contains(&format!("tensor {:?}", t.name)), "{err}");
+    }
+    assert!(err.contains("2 of 2 payloads"), "{err}");
+
+    let out = hct()
+        .args(["verify", "--json"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    let damaged: Vec<&str> = v["damaged"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["tensor"].as_str().unwrap())
+        .collect();
+    assert_eq!(damaged, [first.name.as_str(), last.name.as_str()]);
+    assert_eq!(v["damaged"][0]["expected"], hex::encode(first.sha256));
+}
+
+#[test]
 fn exit_codes_for_missing_and_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(run(&["validate"], &dir.path().join("missing.hct")).0, 3);

@@ -19,7 +19,8 @@ pub struct ValidateArgs {
 }
 
 /// Recompute the SHA-256 of the header and of every payload (in parallel) and compare
-/// with the file's. Names the first damaged tensor; exit code 5 on mismatch.
+/// with the file's. Names every damaged tensor (with --json, under "damaged"); exit code
+/// 5 on any mismatch.
 ///
 /// A plugin GGUF (`hct convert --gguf-mode plugin`) is verified against the codec ids and
 /// SHA-256 digests it records for every tensor.
@@ -63,15 +64,17 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
         return verify_plugin_gguf(&a, start);
     }
     let f = HctFile::open(&a.file)?;
-    let report = f.verify()?;
+    let report = f.verify_all();
     let secs = start.elapsed().as_secs_f64();
     let gbps = f.file_len() as f64 / secs / 1e9;
+    let ok = report.damaged.is_empty();
     if a.json {
         output::print_json(&json!({
-            "file": a.file, "ok": true, "tensors": report.tensors,
-            "payload_bytes": report.payload_bytes, "seconds": secs, "gb_per_s": gbps,
+            "file": a.file, "ok": ok, "tensors": report.tensors,
+            "payload_bytes": report.payload_bytes, "damaged": report.damaged,
+            "seconds": secs, "gb_per_s": gbps,
         }));
-    } else {
+    } else if ok {
         println!(
             "{}: ok, header and {} payloads ({}) match their SHA-256 ({:.2} s, {:.2} GB/s)",
             a.file.display(),
@@ -81,7 +84,26 @@ pub fn verify(a: VerifyArgs) -> Result<()> {
             gbps
         );
     }
-    Ok(())
+    if ok {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{}: {} of {} payloads do not match their SHA-256 (damaged after writing):",
+        a.file.display(),
+        report.damaged.len(),
+        report.tensors
+    );
+    for d in &report.damaged {
+        message.push_str(&format!(
+            "\n  tensor {:?}: header says {}, payload hashes to {}",
+            d.tensor, d.expected, d.actual
+        ));
+    }
+    Err(crate::CliError {
+        code: crate::exit::CHECKSUM,
+        message,
+    }
+    .into())
 }
 
 /// GGUF files start with "GGUF"; HCT files with their own 8-byte magic (SPEC.md §3.1).

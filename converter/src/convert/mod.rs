@@ -30,8 +30,14 @@ use std::time::Instant;
 ///   hct convert model.hct model.gguf --gguf-mode plugin       for llama.cpp + libhct
 ///
 /// --codec applies to weight matrices (2 or more dimensions, float source); vectors
-/// (norms, biases) keep their source precision. --keep and --codec-for override it by
-/// tensor-name pattern (`*` and `?` wildcards). The output appears only when complete.
+/// (norms, biases) keep their source precision, and so do the learned position and
+/// token-type embeddings that BERT- and GPT-2-style models add to activations instead of
+/// multiplying (`*.position_embeddings.weight`, `*.token_type_embeddings.weight`,
+/// `*.position_embedding.weight`, `*.wpe.weight`, GGUF `position_embd.weight` and
+/// `token_types.weight`): ggml cannot add a quantized tensor, so llama.cpp could not run
+/// them. The summary (and --json, as `kept_because`) lists tensors kept for that reason.
+/// --keep and --codec-for override all of this by tensor-name pattern (`*` and `?`
+/// wildcards). The output appears only when complete.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -100,6 +106,9 @@ pub struct TensorReport {
     pub elements: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
+    /// Why the default policy kept this weight matrix at source precision under --codec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_because: Option<&'static str>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -201,6 +210,10 @@ fn summarize(
     let bytes_in: u64 = reports.iter().map(|r| r.bytes_in).sum();
     let elements: u64 = reports.iter().map(|r| r.elements).sum();
     let changed: Vec<&TensorReport> = reports.iter().filter(|r| r.quality.is_some()).collect();
+    let kept: Vec<&TensorReport> = reports
+        .iter()
+        .filter(|r| r.kept_because.is_some())
+        .collect();
     let q_elems: u64 = changed.iter().map(|r| r.elements).sum();
     let q_bytes: u64 = changed.iter().map(|r| r.bytes_out).sum();
     let bpw_file = if elements > 0 {
@@ -217,6 +230,9 @@ fn summarize(
         output::print_json(&json!({
             "input": a.input, "output": a.output, "from": from, "to": to,
             "tensors": reports.len(), "re_encoded_tensors": changed.len(),
+            "kept_at_source_precision": kept.iter().map(|r| json!({
+                "name": r.name, "codec": r.codec, "reason": r.kept_because,
+            })).collect::<Vec<_>>(),
             "bytes_in": bytes_in, "file_bytes": file_bytes, "elements": elements,
             "bits_per_weight_whole_file": bpw_file,
             "bits_per_weight_re_encoded": bpw_q,
@@ -231,6 +247,10 @@ fn summarize(
             "  {:40} {:>8} → {:<16} rel.err {:.5}  cos {:.6}  SNR {:6.2} dB",
             r.name, r.source_codec, r.codec, q.rel_rms_error, q.cosine, q.snr_db
         );
+    }
+    for r in &kept {
+        let why = r.kept_because.expect("filtered on kept_because");
+        println!("  {:40} kept at {}: {why}", r.name, r.codec);
     }
     println!(
         "{} → {}: {} tensors ({} re-encoded), {} → {}, {:.3} bits per weight over the whole file{}, {:.1} s",

@@ -1,5 +1,6 @@
 //! Which codec each tensor gets: `--codec` for weight matrices, source precision for
-//! everything else, and explicit per-pattern overrides (`--keep`, `--codec-for`).
+//! everything else (vectors, integer tensors, and matrices a runtime adds to activations
+//! instead of multiplying them), and explicit per-pattern overrides (`--keep`, `--codec-for`).
 
 use anyhow::{bail, Result};
 use hct_format::codec;
@@ -40,20 +41,67 @@ impl Plan {
     }
 
     /// The codec for one tensor whose bytes are currently under `source_codec`.
-    pub fn codec_for(&self, name: &str, shape: &[u64], source_codec: &str) -> String {
+    pub fn codec_for(&self, name: &str, shape: &[u64], source_codec: &str) -> Choice {
+        let keep = |kept_because| Choice {
+            codec: source_codec.to_string(),
+            kept_because,
+        };
         if let Some((_, c)) = self.codec_for.iter().find(|(p, _)| p.matches(name)) {
-            return c.clone();
+            return Choice {
+                codec: c.clone(),
+                kept_because: None,
+            };
         }
         if self.keep.iter().any(|p| p.matches(name)) {
-            return source_codec.to_string();
+            return keep(None);
         }
         match &self.codec {
             // Vectors (norms, biases) stay at source precision: they are a rounding error
             // of the file's size and quantizing them costs quality for nothing.
-            Some(c) if shape.len() >= 2 && is_float_source(source_codec) => c.clone(),
-            _ => source_codec.to_string(),
+            Some(c) if shape.len() >= 2 && is_float_source(source_codec) => {
+                if is_added_to_activations(name) {
+                    keep(Some(ADDED_TO_ACTIVATIONS))
+                } else {
+                    Choice {
+                        codec: c.clone(),
+                        kept_because: None,
+                    }
+                }
+            }
+            _ => keep(None),
         }
     }
+}
+
+/// What the plan decided for one tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub codec: String,
+    /// Set when `--codec` would have applied by shape but the default policy kept the
+    /// tensor at source precision; says why, for the summary.
+    pub kept_because: Option<&'static str>,
+}
+
+/// Why learned position and token-type embeddings keep their source precision.
+pub const ADDED_TO_ACTIVATIONS: &str = "added to activations, not multiplied; ggml cannot add \
+     a quantized tensor, so llama.cpp could not run a quantized copy (force with --codec-for)";
+
+/// Learned position and token-type embeddings (BERT, GPT-2, ViT-style vision towers): a
+/// runtime looks up their rows and adds them to the hidden state. ggml's add takes only
+/// plain float operands, and llama-quantize leaves these tensors unquantized for that
+/// reason, so a native GGUF export of a quantized copy would abort at inference time.
+/// Matched on the name's last two components, in both GGUF and Hugging Face naming.
+fn is_added_to_activations(name: &str) -> bool {
+    const ADDED: [&str; 6] = [
+        "position_embd",         // GGUF (llama.cpp LLM_TENSOR_POS_EMBD)
+        "token_types",           // GGUF (llama.cpp LLM_TENSOR_TOKEN_TYPES)
+        "position_embeddings",   // Hugging Face BERT, RoBERTa, …
+        "token_type_embeddings", // Hugging Face BERT
+        "position_embedding",    // Hugging Face CLIP and SigLIP vision towers
+        "wpe",                   // Hugging Face GPT-2
+    ];
+    let mut parts = name.rsplit('.');
+    parts.next() == Some("weight") && parts.next().is_some_and(|p| ADDED.contains(&p))
 }
 
 /// Weights that are floats (or ggml-quantized floats) can be re-encoded; integer tensors
@@ -87,12 +135,58 @@ mod tests {
             &["output.weight=bf16".into()],
         )
         .unwrap();
-        assert_eq!(p.codec_for("blk.0.attn_q.weight", &[64, 64], "f32"), "f16");
-        assert_eq!(p.codec_for("blk.0.attn_norm.weight", &[64], "f32"), "f32");
-        assert_eq!(p.codec_for("token_embd.weight", &[100, 64], "f32"), "f32");
-        assert_eq!(p.codec_for("output.weight", &[100, 64], "f32"), "bf16");
-        assert_eq!(p.codec_for("position_ids", &[1, 512], "i64"), "i64");
+        let codec = |name, shape: &[u64], src| p.codec_for(name, shape, src).codec;
+        assert_eq!(codec("blk.0.attn_q.weight", &[64, 64], "f32"), "f16");
+        assert_eq!(codec("blk.0.attn_norm.weight", &[64], "f32"), "f32");
+        assert_eq!(codec("token_embd.weight", &[100, 64], "f32"), "f32");
+        assert_eq!(codec("output.weight", &[100, 64], "f32"), "bf16");
+        assert_eq!(codec("position_ids", &[1, 512], "i64"), "i64");
         assert!(Plan::new(Some("int9".into()), &[], &[]).is_err());
         assert!(Plan::new(None, &[], &["noequals".into()]).is_err());
+    }
+
+    #[test]
+    fn embeddings_added_to_activations_keep_source_precision_unless_forced() {
+        let p = Plan::new(Some("int4_g32_fp16_v1".into()), &[], &[]).unwrap();
+        for name in [
+            "embeddings.position_embeddings.weight",
+            "embeddings.token_type_embeddings.weight",
+            "bert.embeddings.position_embeddings.weight",
+            "position_embd.weight",
+            "token_types.weight",
+            "v.position_embd.weight",
+            "vision_model.embeddings.position_embedding.weight",
+            "transformer.wpe.weight",
+        ] {
+            let c = p.codec_for(name, &[512, 384], "f32");
+            assert_eq!(c.codec, "f32", "{name}");
+            assert_eq!(c.kept_because, Some(ADDED_TO_ACTIVATIONS), "{name}");
+        }
+        // Multiplied embeddings and look-alike names are weight matrices like any other.
+        for name in [
+            "embeddings.word_embeddings.weight",
+            "token_embd.weight",
+            "blk.0.position_embd_proj.weight",
+            "embeddings.position_embeddings.bias",
+        ] {
+            let c = p.codec_for(name, &[512, 384], "f32");
+            assert_eq!(c.codec, "int4_g32_fp16_v1", "{name}");
+            assert_eq!(c.kept_because, None, "{name}");
+        }
+        // Vectors are kept by shape, which is not worth a note.
+        assert_eq!(
+            p.codec_for("token_types.weight", &[384], "f32")
+                .kept_because,
+            None
+        );
+        let forced = Plan::new(
+            Some("int4_g32_fp16_v1".into()),
+            &[],
+            &["*position_embeddings*=f16".into()],
+        )
+        .unwrap();
+        let c = forced.codec_for("embeddings.position_embeddings.weight", &[512, 384], "f32");
+        assert_eq!(c.codec, "f16");
+        assert_eq!(c.kept_because, None);
     }
 }

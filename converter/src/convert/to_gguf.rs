@@ -211,6 +211,7 @@ pub fn write_gguf(
             bytes_out: written,
             elements: t.shape.iter().product(),
             quality: None,
+            kept_because: None,
         });
     }
     w.finish()?;

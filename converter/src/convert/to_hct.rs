@@ -1,21 +1,30 @@
-//! Any source → HCT, streaming: one tensor at a time, re-encoded tensors in row chunks
-//! encoded in parallel and written in order, so the output does not depend on the thread
-//! count and memory stays near a few chunks per worker.
+//! Any source → HCT, streaming. Re-encoded tensors are cut into row chunks; the chunks of
+//! the whole file form one queue that the worker threads run a bounded distance ahead of
+//! the writer, across tensor boundaries, while this thread writes (and hashes) the results
+//! in file order. Most weight matrices of small models are a single chunk, so a queue per
+//! tensor would leave all but one worker idle. The output does not depend on the thread
+//! count, and memory stays near a few chunks per worker.
 
-use super::plan::Plan;
-use super::source::Source;
-use super::transcode::encode_chunks;
+use super::plan::{Choice, Plan};
+use super::quality::ErrorSums;
+use super::source::{Source, SrcTensor};
+use super::transcode::{Encoded, Transcode};
 use super::TensorReport;
 use anyhow::{anyhow, Context, Result};
 use hct_format::codec::{self, Codec};
 use hct_format::value::{Metadata, Value};
 use hct_format::{TensorDesc, Writer};
 use indicatif::ProgressBar;
+use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
 
 /// Bytes per write of a carried-through payload.
 const COPY_PIECE: usize = 8 << 20;
 
+/// Write `src` to `out` under `plan`. Call from outside the rayon pool: this thread waits
+/// on chunks that the pool's workers encode.
 pub fn write_hct(
     src: &Source,
     out: &Path,
@@ -23,15 +32,140 @@ pub fn write_hct(
     extra_meta: Metadata,
     progress: &ProgressBar,
 ) -> Result<Vec<TensorReport>> {
+    let tensors = src.tensors();
+    let mut steps = Vec::with_capacity(tensors.len());
+    for t in &tensors {
+        let choice = plan.codec_for(&t.name, &t.shape, &t.codec);
+        let transcode = if choice.codec != t.codec {
+            let from = decoder(&t.codec, &t.name)?;
+            let to = codec::find(&choice.codec)
+                .ok_or_else(|| anyhow!("unknown codec {}", choice.codec))?;
+            let tc = Transcode::new(from, to, &t.shape, t.data)
+                .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, to.id()))?;
+            Some(tc)
+        } else {
+            None
+        };
+        steps.push(Step { choice, transcode });
+    }
     let mut w = Writer::create(out)?;
     // Tensors from another HCT file may use codecs this build cannot decode; they are
     // still carried through byte for byte.
     w.allow_unknown_codecs(true);
-    let mut reports = Vec::new();
-    for t in src.tensors() {
-        let target = plan.codec_for(&t.name, &t.shape, &t.codec);
-        let re_encode = target != t.codec;
-        let codec_params = if re_encode {
+    // Set when the writer gives up, so queued chunks are skipped instead of encoded.
+    let cancel = AtomicBool::new(false);
+    let reports = rayon::in_place_scope(|scope| {
+        let mut queue = ChunkQueue {
+            jobs: Box::new(
+                steps
+                    .iter()
+                    .filter_map(|s| s.transcode.as_ref())
+                    .flat_map(|tc| tc.chunks().map(move |(first, n)| (tc, first, n))),
+            ),
+            pending: VecDeque::new(),
+            window: 2 * rayon::current_num_threads() + 2,
+            cancel: &cancel,
+        };
+        let r = write_tensors(src, &tensors, &steps, &mut w, &mut queue, scope, progress);
+        if r.is_err() {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        r
+    })?;
+    let mut meta = src.metadata()?;
+    meta.retain(|(k, _)| k != "hct.writer");
+    meta.extend(extra_meta);
+    meta.push((
+        "hct.writer".into(),
+        Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
+    ));
+    w.finish(meta)?;
+    Ok(reports)
+}
+
+pub fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
+    let c = codec::find(id).ok_or_else(|| {
+        anyhow!(
+            "tensor {tensor:?}: codec {id:?} is unknown to this build, so it cannot be re-encoded"
+        )
+    })?;
+    if !c.can_decode() {
+        return Err(anyhow!("tensor {tensor:?}: this build cannot decode {id}, so it cannot be re-encoded (keep it with --keep)"));
+    }
+    Ok(c)
+}
+
+/// What happens to one source tensor.
+struct Step<'a> {
+    choice: Choice,
+    /// `None` when the payload is carried through unchanged.
+    transcode: Option<Transcode<'a>>,
+}
+
+/// The chunks of every re-encoded tensor in file order, run on the worker pool at most
+/// `window` chunks ahead of the writer; results come back in the order they were queued.
+struct ChunkQueue<'a> {
+    jobs: Box<dyn Iterator<Item = (&'a Transcode<'a>, u64, u64)> + 'a>,
+    pending: VecDeque<Receiver<Result<Encoded>>>,
+    window: usize,
+    cancel: &'a AtomicBool,
+}
+
+impl<'a> ChunkQueue<'a> {
+    /// Queue chunks until `window` are in flight or none are left.
+    fn fill<'scope>(&mut self, scope: &rayon::Scope<'scope>)
+    where
+        'a: 'scope,
+    {
+        while self.pending.len() < self.window {
+            let Some((tc, first, n)) = self.jobs.next() else {
+                return;
+            };
+            let (tx, rx) = sync_channel(1);
+            let cancel = self.cancel;
+            scope.spawn(move |_| {
+                if !cancel.load(Ordering::Relaxed) {
+                    // The receiver is gone only when the writer has already failed.
+                    let _ = tx.send(tc.encode_chunk(first, n, true));
+                }
+            });
+            self.pending.push_back(rx);
+        }
+    }
+
+    /// The next chunk in file order, waiting for it if need be.
+    fn next<'scope>(&mut self, scope: &rayon::Scope<'scope>) -> Result<Encoded>
+    where
+        'a: 'scope,
+    {
+        self.fill(scope);
+        let rx = self
+            .pending
+            .pop_front()
+            .ok_or_else(|| anyhow!("internal: chunk queue ran dry before the tensor ended"))?;
+        // Refill before waiting, so the workers never idle while this thread writes.
+        self.fill(scope);
+        rx.recv()
+            .map_err(|_| anyhow!("internal: an encoding worker stopped without a result"))?
+    }
+}
+
+fn write_tensors<'a, 'scope>(
+    src: &Source,
+    tensors: &[SrcTensor<'_>],
+    steps: &'a [Step<'a>],
+    w: &mut Writer,
+    queue: &mut ChunkQueue<'a>,
+    scope: &rayon::Scope<'scope>,
+    progress: &ProgressBar,
+) -> Result<Vec<TensorReport>>
+where
+    'a: 'scope,
+{
+    let mut reports = Vec::with_capacity(tensors.len());
+    for (t, step) in tensors.iter().zip(steps) {
+        let target = &step.choice.codec;
+        let codec_params = if step.transcode.is_some() {
             vec![(
                 "hct.encoder".to_string(),
                 Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
@@ -47,61 +181,43 @@ pub fn write_hct(
             codec_params,
         };
         let mut sink = w.begin_tensor(desc)?;
-        let mut sums = None;
-        if re_encode {
-            let from = decoder(&t.codec, &t.name)?;
-            let to = codec::find(&target).ok_or_else(|| anyhow!("unknown codec {target}"))?;
-            let s = encode_chunks(from, to, &t.shape, t.data, |bytes| {
-                progress.inc(0);
-                sink.write(bytes).map_err(anyhow::Error::from)
-            })
-            .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, target))?;
-            progress.inc(t.data.len() as u64);
-            sums = Some(s);
-        } else {
-            for piece in t.data.chunks(COPY_PIECE) {
-                sink.write(piece)?;
-                progress.inc(piece.len() as u64);
+        let mut quality = None;
+        match &step.transcode {
+            Some(tc) => {
+                let mut sums = ErrorSums::default();
+                for _ in tc.chunks() {
+                    let chunk = queue
+                        .next(scope)
+                        .with_context(|| format!("tensor {:?}: {} → {target}", t.name, t.codec))?;
+                    sink.write(&chunk.bytes)?;
+                    sums.add(&chunk.sums);
+                }
+                progress.inc(t.data.len() as u64);
+                quality = Some(sums.report());
+            }
+            None => {
+                // Keep the workers busy on the next re-encoded tensors meanwhile.
+                queue.fill(scope);
+                for piece in t.data.chunks(COPY_PIECE) {
+                    sink.write(piece)?;
+                    progress.inc(piece.len() as u64);
+                }
             }
         }
         sink.finish()?;
         src.release(&t.name);
-        let written = w_len_of_last(&w);
         reports.push(TensorReport {
             name: t.name.clone(),
             shape: t.shape.clone(),
             source_codec: t.codec.clone(),
-            codec: target,
+            codec: target.clone(),
             bytes_in: t.data.len() as u64,
-            bytes_out: written,
+            bytes_out: w.last_tensor_len().unwrap_or(0),
             elements: t.shape.iter().product(),
-            quality: sums.map(|s| s.report()),
+            quality,
+            kept_because: step.choice.kept_because,
         });
         tracing::debug!(tensor = %t.name, "written");
     }
-    let mut meta = src.metadata()?;
-    meta.retain(|(k, _)| k != "hct.writer");
-    meta.extend(extra_meta);
-    meta.push((
-        "hct.writer".into(),
-        Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
-    ));
-    w.finish(meta)?;
     Ok(reports)
-}
-
-fn w_len_of_last(w: &Writer) -> u64 {
-    w.last_tensor_len().unwrap_or(0)
-}
-
-pub fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
-    let c = codec::find(id).ok_or_else(|| {
-        anyhow!(
-            "tensor {tensor:?}: codec {id:?} is unknown to this build, so it cannot be re-encoded"
-        )
-    })?;
-    if !c.can_decode() {
-        return Err(anyhow!("tensor {tensor:?}: this build cannot decode {id}, so it cannot be re-encoded (keep it with --keep)"));
-    }
-    Ok(c)
 }

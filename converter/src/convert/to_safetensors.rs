@@ -98,6 +98,7 @@ pub fn write_safetensors(
             bytes_out: len as u64,
             elements,
             quality: None,
+            kept_because: None,
         });
         lazies.push(Lazy {
             t,

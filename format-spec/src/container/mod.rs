@@ -11,7 +11,7 @@ pub use error::{Category, Error, ErrorKind};
 pub use header::{
     Header, Preamble, TensorInfo, ALIGNMENT, MAGIC, PREAMBLE_LEN, SPEC_MAJOR, SPEC_MINOR,
 };
-pub use reader::{Container, HctFile, VerifyReport};
+pub use reader::{Container, DamagedPayload, HctFile, VerifyReport};
 pub use writer::{TensorDesc, TensorSink, Writer, Written};
 
 #[cfg(test)]

@@ -119,41 +119,51 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
     }
 
     /// Every payload's sha256 against the header, hashed in parallel (the header's own
-    /// checksum was checked at open). Lists every mismatch; the error names the first.
+    /// checksum was checked at open). The error names the first damaged tensor in file
+    /// order; `verify_all` lists every one.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        let results: Vec<(usize, [u8; 32])> = self
+        let report = self.verify_all();
+        match report.damaged.first() {
+            Some(d) => Err(self.err(ErrorKind::PayloadChecksumMismatch {
+                tensor: d.tensor.clone(),
+                expected: d.expected.clone(),
+                actual: d.actual.clone(),
+            })),
+            None => Ok(report),
+        }
+    }
+
+    /// Every payload's sha256 against the header, hashed in parallel; the report lists
+    /// every damaged tensor in file order (none when the file is intact).
+    pub fn verify_all(&self) -> VerifyReport {
+        let digests: Vec<[u8; 32]> = self
             .header
             .tensors
             .par_iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let payload = self.payload(t).expect("payload bounds checked at open");
-                (i, Sha256::digest(payload).into())
+            .map(|t| {
+                // `open` checked every payload against the file's bounds.
+                let payload = self.payload(t).map_or(&[][..], |p| p);
+                Sha256::digest(payload).into()
             })
             .collect();
-        let mismatched: Vec<String> = results
+        let damaged = self
+            .header
+            .tensors
             .iter()
-            .filter(|(i, h)| *h != self.header.tensors[*i].sha256)
-            .map(|(i, _)| self.header.tensors[*i].name.clone())
-            .collect();
-        if let Some((i, actual)) = results
-            .iter()
-            .find(|(i, h)| *h != self.header.tensors[*i].sha256)
-        {
-            let t = &self.header.tensors[*i];
-            return Err(self.err(ErrorKind::PayloadChecksumMismatch {
+            .zip(&digests)
+            .filter(|(t, actual)| t.sha256 != **actual)
+            .map(|(t, actual)| DamagedPayload {
                 tensor: t.name.clone(),
                 expected: hex::encode(t.sha256),
                 actual: hex::encode(actual),
-            }));
-        }
-        debug_assert!(mismatched.is_empty());
-        let payload_bytes = self.header.tensors.iter().map(|t| t.length).sum();
-        Ok(VerifyReport {
-            tensors: results.len(),
-            payload_bytes,
+            })
+            .collect();
+        VerifyReport {
+            tensors: digests.len(),
+            payload_bytes: self.header.tensors.iter().map(|t| t.length).sum(),
             header_sha256: hex::encode(self.preamble.header_sha256),
-        })
+            damaged,
+        }
     }
 
     /// The codec of a tensor, or the error a reader must give for an unknown one.
@@ -252,12 +262,22 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
     }
 }
 
-/// What `verify` checked.
+/// What `verify` checked, and what it found damaged.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
     pub tensors: usize,
     pub payload_bytes: u64,
     pub header_sha256: String,
+    /// Tensors whose payload does not hash to the header's sha256, in file order.
+    pub damaged: Vec<DamagedPayload>,
+}
+
+/// One payload that does not match its checksum; digests in lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedPayload {
+    pub tensor: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 /// Everything `open` checks, over the file's bytes (SPEC.md §3–§6, §8).

@@ -385,6 +385,41 @@ fn payload_length_wrong_for_codec_and_shape() {
 }
 
 #[test]
+fn verify_all_lists_every_damaged_tensor() {
+    let mut b = valid_bytes();
+    let c = Container::from_bytes(b.clone(), "t").unwrap();
+    assert!(
+        c.tensors().len() >= 3,
+        "the fixture needs an undamaged tensor too"
+    );
+    assert!(c.verify_all().damaged.is_empty());
+    let (first, last) = (&c.tensors()[0], c.tensors().last().unwrap());
+    let expected_last = hex::encode(last.sha256);
+    let names = [first.name.clone(), last.name.clone()];
+    let (off_first, off_last) = (first.offset as usize, last.offset as usize);
+    b[off_last] ^= 0x01;
+    b[off_first + 1] ^= 0x40;
+    let c = Container::from_bytes(b, "t").unwrap();
+    let report = c.verify_all();
+    assert_eq!(report.tensors, c.tensors().len());
+    let damaged: Vec<&str> = report.damaged.iter().map(|d| d.tensor.as_str()).collect();
+    assert_eq!(
+        damaged,
+        names.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let d = &report.damaged[1];
+    assert_eq!(d.expected, expected_last);
+    assert_ne!(d.actual, d.expected);
+    let payload = c.payload(c.tensors().last().unwrap()).unwrap();
+    assert_eq!(d.actual, hex::encode(Sha256::digest(payload)));
+    // `verify` still fails, naming the first in file order.
+    match c.verify().unwrap_err().kind {
+        ErrorKind::PayloadChecksumMismatch { tensor, .. } => assert_eq!(tensor, names[0]),
+        k => panic!("{k}"),
+    }
+}
+
+#[test]
 fn payload_checksum_mismatch_names_tensor() {
     let mut b = valid_bytes();
     let c = Container::from_bytes(b.clone(), "t").unwrap();
