@@ -87,7 +87,7 @@ def main():
                (l.removeprefix("export ").strip() for l in run(["bash", PEERS, "env"]).splitlines()) if "=" in line)
     work = Path(a.work or tempfile.mkdtemp(prefix="hct-quality-"))
     work.mkdir(parents=True, exist_ok=True)
-    results = {"command": " ".join(sys.argv), "codecs": codecs, "smollm2": {}, "minilm": []}
+    results = {"command": " ".join(["compat-tests/quality/run.sh"] + sys.argv[1:]), "codecs": codecs, "smollm2": {}, "minilm": []}
 
     bases = [("dequantized", env["HCT_SMOLLM2_F32"]), ("dithered", env["HCT_SMOLLM2_DITHERED"])]
     for base_name, base in (bases if a.only in (None, "smollm2") else []):
@@ -138,7 +138,7 @@ def bpw(r):
 
 def render(res):
     L = ["# HCT codecs beside llama.cpp's types", "",
-         f"Produced by `{res['command']}` (through `compat-tests/quality/run.sh`).", "",
+         f"Produced by `{res['command']}`.", "",
          "HCT rows: the F32 model converted with `--codec ID --codec-for token_embd.weight=ggml_q8_0` (and "
          "`position_embd`/`token_types` kept, as llama-quantize keeps them), then exported with every coded tensor "
          "decoded to F32 (`hct convert X.hct X.gguf --dtype f32 --gguf-mode decoded`), so llama.cpp evaluates "
@@ -158,8 +158,9 @@ def render(res):
             L.append(f"| {r['codec']} | {bpw(r):.4f} | {r['ppl']:.4f} | {r['kld_mean']:.6f} | {r['kld_p99']:.6f} | "
                      f"{100 * r['top1_agreement']:.3f}% | {rel} |")
         L.append("")
-    L += ["## all-MiniLM-L6-v2 (F32 GGUF base)", "",
-          "| codec | bits/weight | mean cosine | min cosine |", "|---|---:|---:|---:|"]
+    if res["minilm"]:
+        L += ["## all-MiniLM-L6-v2 (F32 GGUF base)", "",
+              "| codec | bits/weight | mean cosine | min cosine |", "|---|---:|---:|---:|"]
     for r in res["minilm"]:
         L.append(f"| {r['codec']} | {bpw(r):.4f} | {r['mean_cosine']:.6f} | {r['min_cosine']:.6f} |")
     return "\n".join(L) + "\n"
