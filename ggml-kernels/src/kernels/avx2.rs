@@ -46,7 +46,7 @@ macro_rules! dot_in_steps_of_eight {
             let $present = units - $base;
             acc = add_present(acc, $terms, $present);
         }
-        portable::reduce_lanes(&store_lanes(acc))
+        reduce_lanes(acc)
     }};
 }
 
@@ -566,13 +566,16 @@ unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
     _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
 }
 
+/// The reference's reduction `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` without
+/// leaving the registers: the same additions, operands in the same order.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn store_lanes(acc: __m256) -> [f32; LANES] {
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: `lanes` holds exactly eight floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-    lanes
+unsafe fn reduce_lanes(acc: __m256) -> f32 {
+    // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
+    let quads = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7), …]
+    let pairs = _mm_add_ps(quads, _mm_movehl_ps(quads, quads));
+    _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
 }
 
 #[target_feature(enable = "avx2,f16c")]

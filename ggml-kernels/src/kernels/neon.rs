@@ -54,7 +54,7 @@ macro_rules! dot_in_steps_of_eight {
                 *acc_half = add_present(*acc_half, $terms, $present);
             }
         }
-        portable::reduce_lanes(&store_lanes(acc))
+        reduce_lanes(acc)
     }};
 }
 
@@ -613,16 +613,16 @@ unsafe fn add_present(acc: float32x4_t, terms: float32x4_t, present: usize) -> f
     vbslq_f32(present, vaddq_f32(acc, terms), acc)
 }
 
+/// The reference's reduction `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` without
+/// leaving the registers: the same additions, operands in the same order.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn store_lanes(acc: [float32x4_t; 2]) -> [f32; LANES] {
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: `lanes` holds eight floats.
-    unsafe {
-        vst1q_f32(lanes.as_mut_ptr(), acc[0]);
-        vst1q_f32(lanes.as_mut_ptr().add(4), acc[1]);
-    }
-    lanes
+unsafe fn reduce_lanes(acc: [float32x4_t; 2]) -> f32 {
+    // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
+    let quads = vaddq_f32(acc[0], acc[1]);
+    // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7)]
+    let pairs = vadd_f32(vget_low_f32(quads), vget_high_f32(quads));
+    vget_lane_f32::<0>(pairs) + vget_lane_f32::<1>(pairs)
 }
 
 #[target_feature(enable = "neon")]
