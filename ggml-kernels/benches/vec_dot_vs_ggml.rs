@@ -59,9 +59,10 @@ fn main() {
     println!();
     println!(
         "| matrix (ne0×ne1) | layout | weight MB | HCT GB/s | ggml GB/s | memcpy GB/s | \
-         HCT/ggml bytes/s | HCT/ggml matvec speed | HCT/memcpy | ggml/memcpy | HCT scalar GB/s |"
+         HCT/ggml bytes/s | HCT/ggml matvec speed | HCT/memcpy | ggml/memcpy | HCT Rust API GB/s | \
+         HCT scalar GB/s |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
     for (row_len, rows) in SHAPES {
         let bench = Bench::new(&ggml, row_len, rows);
@@ -74,7 +75,7 @@ fn main() {
             let memcpy = gbs(case.hct_bytes.len(), r.memcpy_hct);
             let memcpy_ggml = gbs(case.ggml_bytes.len(), r.memcpy_ggml);
             println!(
-                "| {row_len}×{rows} | {} vs ggml {} | {:.1} vs {:.1} | {hct:.2} | {ggml_rate:.2} | {memcpy:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {row_len}×{rows} | {} vs ggml {} | {:.1} vs {:.1} | {hct:.2} | {ggml_rate:.2} | {memcpy:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 case.hct.codec_id,
                 case.ggml_name,
                 mb(case.hct_bytes.len()),
@@ -83,6 +84,7 @@ fn main() {
                 r.ggml.as_secs_f64() / r.hct.as_secs_f64(),
                 hct / memcpy,
                 ggml_rate / memcpy_ggml,
+                gbs(case.hct_bytes.len(), r.rust_api),
                 gbs(case.hct_bytes.len(), r.scalar),
             );
         }
@@ -94,6 +96,12 @@ fn main() {
     );
     println!(
         "the whole matrix (differs from the bytes/s ratio only when the layouts' sizes differ)."
+    );
+    println!(
+        "\"HCT Rust API\": the same kernels through Backend::vec_dot on row slices, without the C"
+    );
+    println!(
+        "entry point's pointer checks and dispatch (the HCT column): the gap is the C call's cost."
     );
     println!(
         "memcpy GB/s counts the bytes copied: it reads and writes each, twice the traffic of a"
@@ -120,6 +128,7 @@ struct Timings {
     ggml: Duration,
     memcpy_hct: Duration,
     memcpy_ggml: Duration,
+    rust_api: Duration,
     scalar: Duration,
 }
 
@@ -196,6 +205,7 @@ impl<'g> Bench<'g> {
         let mut out_hct = vec![0f32; self.rows];
         let mut out_ggml = vec![0f32; self.rows];
         let mut out_scalar = vec![0f32; self.rows];
+        let mut out_rust = vec![0f32; self.rows];
         let mut copy = vec![0u8; case.hct_bytes.len().max(case.ggml_bytes.len())];
         // Small matrices run several times per timed sample, so a sample is long enough to time.
         let reps = (8_000_000 / case.hct_bytes.len()).max(1);
@@ -237,6 +247,15 @@ impl<'g> Bench<'g> {
                 };
             }
         };
+        let backend = active();
+        let rust_matvec = |out: &mut [f32]| {
+            for (r, s) in out.iter_mut().enumerate() {
+                let x = &case.hct_bytes[r * hct_row..(r + 1) * hct_row];
+                *s = backend
+                    .vec_dot(case.hct.format, n, x, &case.hct_act)
+                    .unwrap();
+            }
+        };
         let scalar = Backend::scalar();
         let scalar_matvec = |out: &mut [f32]| {
             for (r, s) in out.iter_mut().enumerate() {
@@ -253,6 +272,8 @@ impl<'g> Bench<'g> {
         hct_matvec(&mut out_hct);
         ggml_matvec(&mut out_ggml);
         scalar_matvec(&mut out_scalar);
+        rust_matvec(&mut out_rust);
+        assert_eq!(bits(&out_hct), bits(&out_rust), "{}", case.hct.codec_id);
         assert_eq!(
             bits(&out_hct),
             bits(&out_scalar),
@@ -296,6 +317,7 @@ impl<'g> Bench<'g> {
             ggml: Duration::MAX,
             memcpy_hct: Duration::MAX,
             memcpy_ggml: Duration::MAX,
+            rust_api: Duration::MAX,
             scalar: Duration::MAX,
         };
         for trial in 0..trials {
@@ -315,6 +337,9 @@ impl<'g> Bench<'g> {
                 copy[..bytes.len()].copy_from_slice(black_box(bytes));
                 black_box(&copy);
             }));
+            best.rust_api = best
+                .rust_api
+                .min(time(&mut || rust_matvec(black_box(&mut out_rust))));
             // The scalar reference is only context; a third of the samples is enough.
             if trial % 3 == 0 {
                 best.scalar = best
