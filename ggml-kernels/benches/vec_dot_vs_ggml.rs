@@ -64,10 +64,14 @@ fn main() {
     );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
+    let mut per_call = Vec::new();
     for (row_len, rows) in SHAPES {
         let bench = Bench::new(&ggml, row_len, rows);
         for case in bench.cases() {
             let r = bench.measure(&case, trials);
+            if row_len != SHAPES[2].0 || rows != SHAPES[2].1 {
+                per_call.push((row_len, case.hct.codec_id, r.per_call));
+            }
             let mb = |b: usize| b as f64 / 1e6;
             let gbs = |bytes: usize, t: Duration| bytes as f64 / t.as_secs_f64() / 1e9;
             let hct = gbs(case.hct_bytes.len(), r.hct);
@@ -88,6 +92,14 @@ fn main() {
                 gbs(case.hct_bytes.len(), r.scalar),
             );
         }
+    }
+    println!();
+    println!("Per call, one cache-resident row (weight row 0 and the activation row, repeated):");
+    println!();
+    println!("| row length | layout | HCT C entry ns | HCT Rust API ns | ggml ns |");
+    println!("|---:|---|---:|---:|---:|");
+    for (row_len, codec, [c_entry, rust_api, ggml_call]) in per_call {
+        println!("| {row_len} | {codec} | {c_entry:.1} | {rust_api:.1} | {ggml_call:.1} |");
     }
     println!();
     println!("load average after: {}", load_average());
@@ -130,6 +142,8 @@ struct Timings {
     memcpy_ggml: Duration,
     rust_api: Duration,
     scalar: Duration,
+    /// ns per call on one cache-resident row: C entry, Rust API, ggml.
+    per_call: [f64; 3],
 }
 
 struct Bench<'g> {
@@ -319,7 +333,20 @@ impl<'g> Bench<'g> {
             memcpy_ggml: Duration::MAX,
             rust_api: Duration::MAX,
             scalar: Duration::MAX,
+            per_call: [f64::MAX; 3],
         };
+        // Calls on one row that stays in L1: what each call costs beyond streaming the
+        // weights, the C entry point's checks and dispatch included.
+        let calls = 20_000usize;
+        let ns_per_call = |f: &mut dyn FnMut()| {
+            let start = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e9 / calls as f64
+        };
+        let (x0, g0) = (&case.hct_bytes[..hct_row], &case.ggml_bytes[..ggml_row]);
+        let mut sinks = [0f32; 3];
         for trial in 0..trials {
             best.hct = best
                 .hct
@@ -340,6 +367,44 @@ impl<'g> Bench<'g> {
             best.rust_api = best
                 .rust_api
                 .min(time(&mut || rust_matvec(black_box(&mut out_rust))));
+            let [c_sink, rust_sink, ggml_sink] = &mut sinks;
+            let one_call: [&mut dyn FnMut(); 3] = [
+                // SAFETY (C entry, ggml): one row of n elements and the activation row; the
+                // traits' contract (nrc = 1, strides ignored).
+                &mut || unsafe {
+                    (case.hct.vec_dot)(
+                        n as c_int,
+                        c_sink,
+                        0,
+                        black_box(x0.as_ptr()).cast(),
+                        0,
+                        case.hct_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                },
+                &mut || {
+                    *rust_sink = backend
+                        .vec_dot(case.hct.format, n, black_box(x0), &case.hct_act)
+                        .unwrap()
+                },
+                &mut || unsafe {
+                    (case.ggml_vec_dot)(
+                        n as c_int,
+                        ggml_sink,
+                        0,
+                        black_box(g0.as_ptr()).cast(),
+                        0,
+                        case.ggml_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                },
+            ];
+            for (best, call) in best.per_call.iter_mut().zip(one_call) {
+                *best = best.min(ns_per_call(call));
+            }
+            black_box(&sinks);
             // The scalar reference is only context; a third of the samples is enough.
             if trial % 3 == 0 {
                 best.scalar = best
