@@ -59,14 +59,19 @@ fn main() {
     println!();
     println!(
         "| matrix (ne0×ne1) | layout | weight MB | HCT GB/s | ggml GB/s | memcpy GB/s | \
-         HCT/ggml bytes/s | HCT/ggml matvec speed | HCT/memcpy | ggml/memcpy | HCT scalar GB/s |"
+         HCT/ggml bytes/s | HCT/ggml matvec speed | HCT/memcpy | ggml/memcpy | HCT Rust API GB/s | \
+         HCT scalar GB/s |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
+    let mut per_call = Vec::new();
     for (row_len, rows) in SHAPES {
         let bench = Bench::new(&ggml, row_len, rows);
         for case in bench.cases() {
             let r = bench.measure(&case, trials);
+            if row_len != SHAPES[2].0 || rows != SHAPES[2].1 {
+                per_call.push((row_len, case.hct.codec_id, r.per_call));
+            }
             let mb = |b: usize| b as f64 / 1e6;
             let gbs = |bytes: usize, t: Duration| bytes as f64 / t.as_secs_f64() / 1e9;
             let hct = gbs(case.hct_bytes.len(), r.hct);
@@ -74,7 +79,7 @@ fn main() {
             let memcpy = gbs(case.hct_bytes.len(), r.memcpy_hct);
             let memcpy_ggml = gbs(case.ggml_bytes.len(), r.memcpy_ggml);
             println!(
-                "| {row_len}×{rows} | {} vs ggml {} | {:.1} vs {:.1} | {hct:.2} | {ggml_rate:.2} | {memcpy:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {row_len}×{rows} | {} vs ggml {} | {:.1} vs {:.1} | {hct:.2} | {ggml_rate:.2} | {memcpy:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 case.hct.codec_id,
                 case.ggml_name,
                 mb(case.hct_bytes.len()),
@@ -83,9 +88,18 @@ fn main() {
                 r.ggml.as_secs_f64() / r.hct.as_secs_f64(),
                 hct / memcpy,
                 ggml_rate / memcpy_ggml,
+                gbs(case.hct_bytes.len(), r.rust_api),
                 gbs(case.hct_bytes.len(), r.scalar),
             );
         }
+    }
+    println!();
+    println!("Per call, one cache-resident row (weight row 0 and the activation row, repeated):");
+    println!();
+    println!("| row length | layout | HCT C entry ns | HCT Rust API ns | ggml ns |");
+    println!("|---:|---|---:|---:|---:|");
+    for (row_len, codec, [c_entry, rust_api, ggml_call]) in per_call {
+        println!("| {row_len} | {codec} | {c_entry:.1} | {rust_api:.1} | {ggml_call:.1} |");
     }
     println!();
     println!("load average after: {}", load_average());
@@ -94,6 +108,12 @@ fn main() {
     );
     println!(
         "the whole matrix (differs from the bytes/s ratio only when the layouts' sizes differ)."
+    );
+    println!(
+        "\"HCT Rust API\": the same kernels through Backend::vec_dot on row slices, without the C"
+    );
+    println!(
+        "entry point's pointer checks and dispatch (the HCT column): the gap is the C call's cost."
     );
     println!(
         "memcpy GB/s counts the bytes copied: it reads and writes each, twice the traffic of a"
@@ -120,7 +140,10 @@ struct Timings {
     ggml: Duration,
     memcpy_hct: Duration,
     memcpy_ggml: Duration,
+    rust_api: Duration,
     scalar: Duration,
+    /// ns per call on one cache-resident row: C entry, Rust API, ggml.
+    per_call: [f64; 3],
 }
 
 struct Bench<'g> {
@@ -196,6 +219,7 @@ impl<'g> Bench<'g> {
         let mut out_hct = vec![0f32; self.rows];
         let mut out_ggml = vec![0f32; self.rows];
         let mut out_scalar = vec![0f32; self.rows];
+        let mut out_rust = vec![0f32; self.rows];
         let mut copy = vec![0u8; case.hct_bytes.len().max(case.ggml_bytes.len())];
         // Small matrices run several times per timed sample, so a sample is long enough to time.
         let reps = (8_000_000 / case.hct_bytes.len()).max(1);
@@ -237,6 +261,15 @@ impl<'g> Bench<'g> {
                 };
             }
         };
+        let backend = active();
+        let rust_matvec = |out: &mut [f32]| {
+            for (r, s) in out.iter_mut().enumerate() {
+                let x = &case.hct_bytes[r * hct_row..(r + 1) * hct_row];
+                *s = backend
+                    .vec_dot(case.hct.format, n, x, &case.hct_act)
+                    .unwrap();
+            }
+        };
         let scalar = Backend::scalar();
         let scalar_matvec = |out: &mut [f32]| {
             for (r, s) in out.iter_mut().enumerate() {
@@ -253,6 +286,8 @@ impl<'g> Bench<'g> {
         hct_matvec(&mut out_hct);
         ggml_matvec(&mut out_ggml);
         scalar_matvec(&mut out_scalar);
+        rust_matvec(&mut out_rust);
+        assert_eq!(bits(&out_hct), bits(&out_rust), "{}", case.hct.codec_id);
         assert_eq!(
             bits(&out_hct),
             bits(&out_scalar),
@@ -296,8 +331,22 @@ impl<'g> Bench<'g> {
             ggml: Duration::MAX,
             memcpy_hct: Duration::MAX,
             memcpy_ggml: Duration::MAX,
+            rust_api: Duration::MAX,
             scalar: Duration::MAX,
+            per_call: [f64::MAX; 3],
         };
+        // Calls on one row that stays in L1: what each call costs beyond streaming the
+        // weights, the C entry point's checks and dispatch included.
+        let calls = 20_000usize;
+        let ns_per_call = |f: &mut dyn FnMut()| {
+            let start = Instant::now();
+            for _ in 0..calls {
+                f();
+            }
+            start.elapsed().as_secs_f64() * 1e9 / calls as f64
+        };
+        let (x0, g0) = (&case.hct_bytes[..hct_row], &case.ggml_bytes[..ggml_row]);
+        let mut sinks = [0f32; 3];
         for trial in 0..trials {
             best.hct = best
                 .hct
@@ -315,6 +364,47 @@ impl<'g> Bench<'g> {
                 copy[..bytes.len()].copy_from_slice(black_box(bytes));
                 black_box(&copy);
             }));
+            best.rust_api = best
+                .rust_api
+                .min(time(&mut || rust_matvec(black_box(&mut out_rust))));
+            let [c_sink, rust_sink, ggml_sink] = &mut sinks;
+            let one_call: [&mut dyn FnMut(); 3] = [
+                // SAFETY (C entry, ggml): one row of n elements and the activation row; the
+                // traits' contract (nrc = 1, strides ignored).
+                &mut || unsafe {
+                    (case.hct.vec_dot)(
+                        n as c_int,
+                        c_sink,
+                        0,
+                        black_box(x0.as_ptr()).cast(),
+                        0,
+                        case.hct_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                },
+                &mut || {
+                    *rust_sink = backend
+                        .vec_dot(case.hct.format, n, black_box(x0), &case.hct_act)
+                        .unwrap()
+                },
+                &mut || unsafe {
+                    (case.ggml_vec_dot)(
+                        n as c_int,
+                        ggml_sink,
+                        0,
+                        black_box(g0.as_ptr()).cast(),
+                        0,
+                        case.ggml_act.as_ptr().cast(),
+                        0,
+                        1,
+                    )
+                },
+            ];
+            for (best, call) in best.per_call.iter_mut().zip(one_call) {
+                *best = best.min(ns_per_call(call));
+            }
+            black_box(&sinks);
             // The scalar reference is only context; a third of the samples is enough.
             if trial % 3 == 0 {
                 best.scalar = best

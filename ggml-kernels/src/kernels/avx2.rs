@@ -7,10 +7,12 @@
 //! memory accesses, each with the argument that makes it sound. FMA is deliberately not
 //! enabled and not used: the reference rounds after each multiply and each add.
 //!
-//! `vec_dot` keeps the reference's eight lanes in one `__m256`: each iteration handles eight
+//! `vec_dot` keeps the reference's eight lanes in one `__m256`: each step handles eight
 //! units (weight blocks or groups), reduces each unit's exact i32 partial sums to one lane
 //! with a fixed `hadd` tree, and adds the eight terms lane-wise. Units past the last multiple
-//! of eight go through the reference's own term functions into the same lanes.
+//! of eight take one more step of the same code, which reads only the units that exist and
+//! adds only to their lanes (a blend keeps the other lanes' sums), so short rows such as
+//! SmolLM2's 18 blocks run no scalar code.
 //! `to_float` decodes whole blocks here and a partial last int4 group with the reference.
 
 // Intrinsics are `unsafe fn`s on Rust 1.85; each body here already runs under the
@@ -24,6 +26,29 @@ use crate::layout::{
     check_to_float, check_vec_dot, int4_block_bytes, KernelError, WeightFormat, Q4_0_BLOCK_BYTES,
     Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, Q8_1_BLOCK_BYTES, QK,
 };
+
+/// Folds a row's units into the eight lanes: `$terms` (an expression of `$base` and
+/// `$present`) gives the terms of units base..base + present in lanes 0..present. Whole steps
+/// of eight are added lane-wise; the one partial step at the end is added only to the lanes of
+/// its present units, so a lane without a unit there keeps exactly its sum, as in the
+/// reference, which never touches it. Then the reference's reduction.
+macro_rules! dot_in_steps_of_eight {
+    ($units:expr, |$base:ident, $present:ident| $terms:expr) => {{
+        let units: usize = $units;
+        let mut acc = _mm256_setzero_ps();
+        let mut $base = 0usize;
+        while units - $base >= LANES {
+            let $present = LANES;
+            acc = _mm256_add_ps(acc, $terms);
+            $base += LANES;
+        }
+        if $base < units {
+            let $present = units - $base;
+            acc = add_present(acc, $terms, $present);
+        }
+        reduce_lanes(acc)
+    }};
+}
 
 /// The reference's [`portable::to_float_q4_0`], same checks and same bits.
 ///
@@ -122,31 +147,9 @@ pub unsafe fn to_float_int4_g32(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [_mm256_setzero_si256(); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                isum_q4_0_q8_0(
-                    xp.add((base + k) * Q4_0_BLOCK_BYTES),
-                    yp.add((base + k) * Q8_0_BLOCK_BYTES),
-                )
-            };
-        }
-        let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
-        // SAFETY: blocks base..base + 8 are inside x and y (as above).
-        let (dx, dy) = unsafe {
-            (
-                load_f16x8_strided(xp.add(base * Q4_0_BLOCK_BYTES), Q4_0_BLOCK_BYTES),
-                load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-            )
-        };
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum));
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q4_0_q8_0(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+        unsafe { terms_q4_0_q8_0(xp, yp, base, present) }
     }))
 }
 
@@ -158,38 +161,17 @@ pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
     // SAFETY: y holds `units` whole Q8_0 blocks (check_vec_dot).
-    let sign_trick_exact = unsafe { !any_minus_128(yp, full) };
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [_mm256_setzero_si256(); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                let (xb, yb) = (
-                    xp.add((base + k) * Q8_0_BLOCK_BYTES),
-                    yp.add((base + k) * Q8_0_BLOCK_BYTES),
-                );
-                if sign_trick_exact {
-                    isum_q8_0_q8_0_no_minus_128(xb, yb)
-                } else {
-                    isum_q8_0_q8_0(xb, yb)
-                }
-            };
+    let sign_trick_exact = unsafe { !any_minus_128(yp, units) };
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+        unsafe {
+            if sign_trick_exact {
+                terms_q8_0_q8_0::<true>(xp, yp, base, present)
+            } else {
+                terms_q8_0_q8_0::<false>(xp, yp, base, present)
+            }
         }
-        let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
-        // SAFETY: blocks base..base + 8 are inside x and y (as above).
-        let (dx, dy) = unsafe {
-            (
-                load_f16x8_strided(xp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-                load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-            )
-        };
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum));
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q8_0_q8_0(x, y, u)
     }))
 }
 
@@ -201,36 +183,9 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [_mm256_setzero_si256(); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                let (qs, a) = load_nibbles_and_activations(
-                    xp.add((base + k) * Q4_1_BLOCK_BYTES + 4),
-                    yp.add((base + k) * Q8_1_BLOCK_BYTES + 4),
-                );
-                dot_u4_i8(qs, a)
-            };
-        }
-        let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
-        // SAFETY: blocks base..base + 8 are inside x and y (as above).
-        let ((dx, mx), (dy, sy)) = unsafe {
-            (
-                load_f16_pairs_x8(xp.add(base * Q4_1_BLOCK_BYTES), Q4_1_BLOCK_BYTES),
-                load_f16_pairs_x8(yp.add(base * Q8_1_BLOCK_BYTES), Q8_1_BLOCK_BYTES),
-            )
-        };
-        let term = _mm256_add_ps(
-            _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum),
-            _mm256_mul_ps(mx, sy),
-        );
-        acc = _mm256_add_ps(acc, term);
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q4_1_q8_1(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+        unsafe { terms_q4_1_q8_1(xp, yp, base, present) }
     }))
 }
 
@@ -240,161 +195,283 @@ pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(32);
     let units = check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [_mm256_setzero_si256(); LANES];
-        let mut asums = [_mm256_setzero_si256(); LANES];
-        for k in 0..LANES {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            let (qs, a) = unsafe {
-                load_nibbles_and_activations(
-                    xp.add((base + k) * BLOCK + 4),
-                    yp.add((base + k) * Q8_0_BLOCK_BYTES + 2),
-                )
-            };
-            isums[k] = dot_u4_i8(qs, a);
-            asums[k] = sum_i8(a);
-        }
-        let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
-        let asum = _mm256_cvtepi32_ps(sum_each_of_eight(&asums));
-        // SAFETY: blocks base..base + 8 are inside x and y (as above).
-        let ((dx, mx), dy) = unsafe {
-            (
-                load_f16_pairs_x8(xp.add(base * BLOCK), BLOCK),
-                load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-            )
-        };
-        acc = _mm256_add_ps(acc, int4_term(dx, mx, dy, isum, asum));
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<32>(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+        unsafe { terms_int4_g32_q8_0(xp, yp, base, present) }
     }))
 }
 
-/// Eight g16 groups are four activation blocks of two groups each.
-///
 /// The reference's [`portable::vec_dot_int4_g16_q8_0`], same checks and same bits.
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(16);
     let units = check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let low_nibbles = _mm_set1_epi8(0x0F);
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let first_activation = base / 2;
-        let mut isums = [_mm256_setzero_si256(); 4];
-        let mut asums = [_mm256_setzero_si256(); 4];
-        for k in 0..4 {
-            // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole
-            // blocks in y; groups base + 2k, base + 2k + 1 and block base / 2 + k are inside.
-            let (group_pair, a) = unsafe {
-                let first = xp.add((base + 2 * k) * BLOCK + 4);
-                let q0 = _mm_loadl_epi64(first.cast());
-                let q1 = _mm_loadl_epi64(first.add(BLOCK).cast());
-                let a = _mm256_loadu_si256(
-                    yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast(),
-                );
-                (_mm_unpacklo_epi64(q0, q1), a)
-            };
-            // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
-            let lo = _mm_and_si128(group_pair, low_nibbles);
-            let hi = _mm_and_si128(_mm_srli_epi16(group_pair, 4), low_nibbles);
-            let q = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
-            isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
-            asums[k] = sum_i8(a);
-        }
-        let isum = _mm256_cvtepi32_ps(sum_each_half_of_four(&isums));
-        let asum = _mm256_cvtepi32_ps(sum_each_half_of_four(&asums));
-        // SAFETY: groups base..base + 8 and blocks base / 2 .. base / 2 + 4 are inside.
-        let ((dx, mx), dy) = unsafe {
-            let h = |k: usize| {
-                yp.add((first_activation + k) * Q8_0_BLOCK_BYTES)
-                    .cast::<i16>()
-                    .read_unaligned()
-            };
-            let (h0, h1, h2, h3) = (h(0), h(1), h(2), h(3));
-            (
-                load_f16_pairs_x8(xp.add(base * BLOCK), BLOCK),
-                _mm256_cvtph_ps(_mm_setr_epi16(h0, h0, h1, h1, h2, h2, h3, h3)),
-            )
-        };
-        acc = _mm256_add_ps(acc, int4_term(dx, mx, dy, isum, asum));
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<16>(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole blocks
+        // in y; base + present ≤ units, and both are even (n is a multiple of 32).
+        unsafe { terms_int4_g16_q8_0(xp, yp, base, present) }
     }))
 }
 
-/// Eight g8 groups are two activation blocks of four groups each; four g8 blocks are 32
-/// contiguous bytes, so one load and one permute separate their nibbles from their scales.
-///
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
 ///
 /// # Safety
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g8_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(8);
     let units = check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
+    Ok(dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole blocks
+        // in y; base + present ≤ units, and both are multiples of 4 (n is a multiple of 32).
+        unsafe { terms_int4_g8_q8_0(xp, yp, base, present) }
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// One step of eight units per codec: the terms of units base..base + present in lanes
+// 0..present. Units past `present` are never read; their lanes hold values computed from
+// zeros, which `dot_in_steps_of_eight!` discards. Each is called with `present` = 8 in the
+// main loop (where, inlined, the per-unit conditions fold away) and once with the rest.
+
+/// Q4_0 · Q8_0: lane k is `(dx·dy) · isum` of unit base + k.
+///
+/// # Safety
+/// Units base..base + present (present ≤ 8) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_q4_0_q8_0(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
+    let mut isums = [_mm256_setzero_si256(); LANES];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit base + k is present (caller contract).
+        *isum = unsafe {
+            isum_q4_0_q8_0(
+                xp.add((base + k) * Q4_0_BLOCK_BYTES),
+                yp.add((base + k) * Q8_0_BLOCK_BYTES),
+            )
+        };
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let (dx, dy) = unsafe {
+        (
+            load_f16x8_strided(xp.add(base * Q4_0_BLOCK_BYTES), Q4_0_BLOCK_BYTES, present),
+            load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum)
+}
+
+/// Q8_0 · Q8_0: lane k is `(dx·dy) · isum` of unit base + k. `SIGN_TRICK` may be true only
+/// when no activation of the row is −128 (see [`isum_q8_0_q8_0_no_minus_128`]).
+///
+/// # Safety
+/// Units base..base + present (present ≤ 8) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_q8_0_q8_0<const SIGN_TRICK: bool>(
+    xp: *const u8,
+    yp: *const u8,
+    base: usize,
+    present: usize,
+) -> __m256 {
+    let mut isums = [_mm256_setzero_si256(); LANES];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit base + k is present (caller contract).
+        *isum = unsafe {
+            let (xb, yb) = (
+                xp.add((base + k) * Q8_0_BLOCK_BYTES),
+                yp.add((base + k) * Q8_0_BLOCK_BYTES),
+            );
+            if SIGN_TRICK {
+                isum_q8_0_q8_0_no_minus_128(xb, yb)
+            } else {
+                isum_q8_0_q8_0(xb, yb)
+            }
+        };
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let (dx, dy) = unsafe {
+        (
+            load_f16x8_strided(xp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+            load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum)
+}
+
+/// Q4_1 · Q8_1: lane k is `(dx·dy) · isum + mx·sy` of unit base + k.
+///
+/// # Safety
+/// Units base..base + present (present ≤ 8) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_q4_1_q8_1(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
+    let mut isums = [_mm256_setzero_si256(); LANES];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit base + k is present (caller contract).
+        *isum = unsafe {
+            let (qs, a) = load_nibbles_and_activations(
+                xp.add((base + k) * Q4_1_BLOCK_BYTES + 4),
+                yp.add((base + k) * Q8_1_BLOCK_BYTES + 4),
+            );
+            dot_u4_i8(qs, a)
+        };
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let ((dx, mx), (dy, sy)) = unsafe {
+        (
+            load_f16_pairs_x8(xp.add(base * Q4_1_BLOCK_BYTES), Q4_1_BLOCK_BYTES, present),
+            load_f16_pairs_x8(yp.add(base * Q8_1_BLOCK_BYTES), Q8_1_BLOCK_BYTES, present),
+        )
+    };
+    _mm256_add_ps(
+        _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum),
+        _mm256_mul_ps(mx, sy),
+    )
+}
+
+/// int4 g32 · Q8_0: lane k is the int4 term of unit base + k.
+///
+/// # Safety
+/// Units base..base + present (present ≤ 8) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_int4_g32_q8_0(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
+    const BLOCK: usize = int4_block_bytes(32);
+    let mut isums = [_mm256_setzero_si256(); LANES];
+    let mut asums = [_mm256_setzero_si256(); LANES];
+    for k in 0..present.min(LANES) {
+        // SAFETY: unit base + k is present (caller contract).
+        let (qs, a) = unsafe {
+            load_nibbles_and_activations(
+                xp.add((base + k) * BLOCK + 4),
+                yp.add((base + k) * Q8_0_BLOCK_BYTES + 2),
+            )
+        };
+        isums[k] = dot_u4_i8(qs, a);
+        asums[k] = sum_i8(a);
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
+    let asum = _mm256_cvtepi32_ps(sum_each_of_eight(&asums));
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let ((dx, mx), dy) = unsafe {
+        (
+            load_f16_pairs_x8(xp.add(base * BLOCK), BLOCK, present),
+            load_f16x8_strided(yp.add(base * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    int4_term(dx, mx, dy, isum, asum)
+}
+
+/// int4 g16 · Q8_0: lane k is the int4 term of group base + k. Eight g16 groups are four
+/// activation blocks of two groups each.
+///
+/// # Safety
+/// `base` and `present` (≤ 8) must be even and groups base..base + present whole blocks of
+/// the row at xp, meeting whole Q8_0 blocks of the row at yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
+    const BLOCK: usize = int4_block_bytes(16);
+    let first_activation = base / 2;
+    let activation_blocks = present.min(LANES) / 2;
     let low_nibbles = _mm_set1_epi8(0x0F);
-    // Per 32-bit word, four g8 blocks read [scales0, nibbles0, scales1, nibbles1, …].
-    let nibbles_then_scales = _mm256_setr_epi32(1, 3, 5, 7, 0, 2, 4, 6);
-    let mut acc = _mm256_setzero_ps();
-    for base in (0..full).step_by(LANES) {
-        let first_activation = base / 4;
-        let mut isums = [_mm256_setzero_si256(); 2];
-        let mut asums = [_mm256_setzero_si256(); 2];
-        let mut scales = [_mm_setzero_si128(); 2];
-        for k in 0..2 {
-            // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole
-            // blocks in y; groups base + 4k .. base + 4k + 4 and block base / 4 + k are inside.
-            let (raw, a) = unsafe {
-                (
-                    _mm256_loadu_si256(xp.add((base + 4 * k) * BLOCK).cast()),
-                    _mm256_loadu_si256(
-                        yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast(),
-                    ),
-                )
-            };
-            let split = _mm256_permutevar8x32_epi32(raw, nibbles_then_scales);
-            let four_groups = _mm256_castsi256_si128(split);
-            scales[k] = _mm256_extracti128_si256(split, 1);
-            // Activation order: group 0 low, group 0 high, group 1 low, … (4 bytes each).
-            let lo = _mm_and_si128(four_groups, low_nibbles);
-            let hi = _mm_and_si128(_mm_srli_epi16(four_groups, 4), low_nibbles);
-            let q = _mm256_set_m128i(_mm_unpackhi_epi32(lo, hi), _mm_unpacklo_epi32(lo, hi));
-            isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
-            asums[k] = sum_i8(a);
-        }
-        let isum = _mm256_cvtepi32_ps(sum_each_quarter_of_two(&isums));
-        let asum = _mm256_cvtepi32_ps(sum_each_quarter_of_two(&asums));
-        let (dx, mx) = split_f16_pairs(_mm256_set_m128i(scales[1], scales[0]));
-        // SAFETY: blocks base / 4 and base / 4 + 1 are inside y (as above).
-        let dy = unsafe {
-            let h = |k: usize| {
+    let mut isums = [_mm256_setzero_si256(); 4];
+    let mut asums = [_mm256_setzero_si256(); 4];
+    for k in 0..activation_blocks {
+        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present.
+        let (group_pair, a) = unsafe {
+            let first = xp.add((base + 2 * k) * BLOCK + 4);
+            let q0 = _mm_loadl_epi64(first.cast());
+            let q1 = _mm_loadl_epi64(first.add(BLOCK).cast());
+            let a =
+                _mm256_loadu_si256(yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast());
+            (_mm_unpacklo_epi64(q0, q1), a)
+        };
+        // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
+        let lo = _mm_and_si128(group_pair, low_nibbles);
+        let hi = _mm_and_si128(_mm_srli_epi16(group_pair, 4), low_nibbles);
+        let q = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
+        isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
+        asums[k] = sum_i8(a);
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_half_of_four(&isums));
+    let asum = _mm256_cvtepi32_ps(sum_each_half_of_four(&asums));
+    // SAFETY: the scales of the present groups and blocks only are read (caller contract).
+    let ((dx, mx), dy) = unsafe {
+        let h = |k: usize| {
+            if k < activation_blocks {
                 yp.add((first_activation + k) * Q8_0_BLOCK_BYTES)
                     .cast::<i16>()
                     .read_unaligned()
-            };
-            let (h0, h1) = (h(0), h(1));
-            _mm256_cvtph_ps(_mm_setr_epi16(h0, h0, h0, h0, h1, h1, h1, h1))
+            } else {
+                0
+            }
         };
-        acc = _mm256_add_ps(acc, int4_term(dx, mx, dy, isum, asum));
+        let (h0, h1, h2, h3) = (h(0), h(1), h(2), h(3));
+        (
+            load_f16_pairs_x8(xp.add(base * BLOCK), BLOCK, present),
+            _mm256_cvtph_ps(_mm_setr_epi16(h0, h0, h1, h1, h2, h2, h3, h3)),
+        )
+    };
+    int4_term(dx, mx, dy, isum, asum)
+}
+
+/// int4 g8 · Q8_0: lane k is the int4 term of group base + k. Eight g8 groups are two
+/// activation blocks of four groups each; four g8 blocks are 32 contiguous bytes, so one load
+/// and one permute separate their nibbles from their scales.
+///
+/// # Safety
+/// `base` and `present` (≤ 8) must be multiples of 4 and groups base..base + present whole
+/// blocks of the row at xp, meeting whole Q8_0 blocks of the row at yp.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn terms_int4_g8_q8_0(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
+    const BLOCK: usize = int4_block_bytes(8);
+    let first_activation = base / 4;
+    let activation_blocks = present.min(LANES) / 4;
+    let low_nibbles = _mm_set1_epi8(0x0F);
+    // Per 32-bit word, four g8 blocks read [scales0, nibbles0, scales1, nibbles1, …].
+    let nibbles_then_scales = _mm256_setr_epi32(1, 3, 5, 7, 0, 2, 4, 6);
+    let mut isums = [_mm256_setzero_si256(); 2];
+    let mut asums = [_mm256_setzero_si256(); 2];
+    let mut scales = [_mm_setzero_si128(); 2];
+    let mut dys = [0i16; 2];
+    for k in 0..activation_blocks {
+        // SAFETY: groups base + 4k .. base + 4k + 4 and block base / 4 + k are present.
+        let (raw, a, dy) = unsafe {
+            let yb = yp.add((first_activation + k) * Q8_0_BLOCK_BYTES);
+            (
+                _mm256_loadu_si256(xp.add((base + 4 * k) * BLOCK).cast()),
+                _mm256_loadu_si256(yb.add(2).cast()),
+                yb.cast::<i16>().read_unaligned(),
+            )
+        };
+        let split = _mm256_permutevar8x32_epi32(raw, nibbles_then_scales);
+        let four_groups = _mm256_castsi256_si128(split);
+        scales[k] = _mm256_extracti128_si256(split, 1);
+        dys[k] = dy;
+        // Activation order: group 0 low, group 0 high, group 1 low, … (4 bytes each).
+        let lo = _mm_and_si128(four_groups, low_nibbles);
+        let hi = _mm_and_si128(_mm_srli_epi16(four_groups, 4), low_nibbles);
+        let q = _mm256_set_m128i(_mm_unpackhi_epi32(lo, hi), _mm_unpacklo_epi32(lo, hi));
+        isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
+        asums[k] = sum_i8(a);
     }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<8>(x, y, u)
-    }))
+    let isum = _mm256_cvtepi32_ps(sum_each_quarter_of_two(&isums));
+    let asum = _mm256_cvtepi32_ps(sum_each_quarter_of_two(&asums));
+    let (dx, mx) = split_f16_pairs(_mm256_set_m128i(scales[1], scales[0]));
+    let [h0, h1] = dys;
+    let dy = _mm256_cvtph_ps(_mm_setr_epi16(h0, h0, h0, h0, h1, h1, h1, h1));
+    int4_term(dx, mx, dy, isum, asum)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -480,13 +557,25 @@ unsafe fn int4_term(dx: __m256, mx: __m256, dy: __m256, isum: __m256, asum: __m2
     )
 }
 
+/// `acc + terms` in lanes 0..present, `acc` unchanged in the others.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn store_lanes(acc: __m256) -> [f32; LANES] {
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: `lanes` holds exactly eight floats.
-    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
-    lanes
+unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let present = _mm256_cmpgt_epi32(_mm256_set1_epi32(present as i32), lane);
+    _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
+}
+
+/// The reference's reduction `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` without
+/// leaving the registers: the same additions, operands in the same order.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn reduce_lanes(acc: __m256) -> f32 {
+    // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
+    let quads = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7), …]
+    let pairs = _mm_add_ps(quads, _mm_movehl_ps(quads, quads));
+    _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)))
 }
 
 #[target_feature(enable = "avx2,f16c")]
@@ -495,15 +584,22 @@ unsafe fn broadcast_f16(bits: u16) -> __m256 {
     _mm256_cvtph_ps(_mm_set1_epi16(bits as i16))
 }
 
-/// Widens the eight fp16 values at `p`, `p + stride`, …, `p + 7·stride`.
+/// Widens the fp16 values at `p + k·stride` for k < `present`, and zeros for the lanes k ≥
+/// `present` (at most 8 lanes).
 ///
 /// # Safety
-/// The 2 bytes at each of those addresses must be readable.
+/// The 2 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn load_f16x8_strided(p: *const u8, stride: usize) -> __m256 {
-    // SAFETY: the caller guarantees each read.
-    let h = |k: usize| unsafe { p.add(k * stride).cast::<i16>().read_unaligned() };
+unsafe fn load_f16x8_strided(p: *const u8, stride: usize, present: usize) -> __m256 {
+    let h = |k: usize| {
+        if k < present {
+            // SAFETY: the caller guarantees each read for k < present.
+            unsafe { p.add(k * stride).cast::<i16>().read_unaligned() }
+        } else {
+            0
+        }
+    };
     _mm256_cvtph_ps(_mm_setr_epi16(
         h(0),
         h(1),
@@ -516,16 +612,22 @@ unsafe fn load_f16x8_strided(p: *const u8, stride: usize) -> __m256 {
     ))
 }
 
-/// Widens the eight fp16 pairs (first, second) at `p + k·stride`, k = 0..8: a block's
-/// (d, m) or a Q8_1 block's (d, s).
+/// Widens the fp16 pairs (first, second) at `p + k·stride` for k < `present` (a block's
+/// (d, m) or a Q8_1 block's (d, s)), and zeros for the lanes k ≥ `present` (at most 8).
 ///
 /// # Safety
-/// The 4 bytes at each of those addresses must be readable.
+/// The 4 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn load_f16_pairs_x8(p: *const u8, stride: usize) -> (__m256, __m256) {
-    // SAFETY: the caller guarantees each read.
-    let w = |k: usize| unsafe { p.add(k * stride).cast::<i32>().read_unaligned() };
+unsafe fn load_f16_pairs_x8(p: *const u8, stride: usize, present: usize) -> (__m256, __m256) {
+    let w = |k: usize| {
+        if k < present {
+            // SAFETY: the caller guarantees each read for k < present.
+            unsafe { p.add(k * stride).cast::<i32>().read_unaligned() }
+        } else {
+            0
+        }
+    };
     split_f16_pairs(_mm256_setr_epi32(
         w(0),
         w(1),

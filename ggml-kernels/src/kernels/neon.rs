@@ -9,9 +9,11 @@
 //! intrinsic (`vcvt_f32_f16`) needs Rust 1.94 and the workspace supports 1.85.
 //!
 //! `vec_dot` keeps the reference's eight lanes in two `float32x4_t` (lanes 0..4 and 4..8);
-//! each iteration handles eight units, reduces each unit's exact i32 partial sums with
-//! pairwise adds, and adds the eight terms lane-wise. Units past the last multiple of eight
-//! go through the reference's own term functions into the same lanes.
+//! each step handles eight units as two halves of four, reduces each unit's exact i32 partial
+//! sums with pairwise adds, and adds the terms lane-wise. Units past the last multiple of
+//! eight take the same code once more per half that has any: it reads only the units that
+//! exist and adds only to their lanes (a bit select keeps the other lanes' sums), so no
+//! scalar code runs.
 
 // Intrinsics are `unsafe fn`s on Rust 1.85; each body here already runs under the
 // function's CPU-feature contract.
@@ -25,6 +27,36 @@ use crate::layout::{
     check_to_float, check_vec_dot, int4_block_bytes, KernelError, WeightFormat, Q4_0_BLOCK_BYTES,
     Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, Q8_1_BLOCK_BYTES, QK,
 };
+
+/// Folds a row's units into the eight lanes, kept as two four-lane vectors: `$terms` (an
+/// expression of `$start` and `$present`) gives the terms of units start..start + present in
+/// vector lanes 0..present, for the half (lanes 0..4 or 4..8) that unit `start` falls in.
+/// Whole steps of eight are added lane-wise; in the partial step at the end, a half with no
+/// unit is skipped and a half with some is added only to the lanes of its present units, so a
+/// lane without a unit there keeps exactly its sum, as in the reference, which never touches
+/// it. Then the reference's reduction.
+macro_rules! dot_in_steps_of_eight {
+    ($units:expr, |$start:ident, $present:ident| $terms:expr) => {{
+        let units: usize = $units;
+        let mut acc = [vdupq_n_f32(0.0); 2];
+        let mut base = 0usize;
+        while units - base >= LANES {
+            for (half, acc_half) in acc.iter_mut().enumerate() {
+                let ($start, $present) = (base + 4 * half, 4usize);
+                *acc_half = vaddq_f32(*acc_half, $terms);
+            }
+            base += LANES;
+        }
+        for (half, acc_half) in acc.iter_mut().enumerate() {
+            let $start = base + 4 * half;
+            if $start < units {
+                let $present = (units - $start).min(4);
+                *acc_half = add_present(*acc_half, $terms, $present);
+            }
+        }
+        reduce_lanes(acc)
+    }};
+}
 
 /// The reference's [`portable::to_float_q4_0`], same checks and same bits.
 ///
@@ -113,38 +145,9 @@ pub unsafe fn to_float_int4_g32(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [vdupq_n_s32(0); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                let xb = xp.add((base + k) * Q4_0_BLOCK_BYTES);
-                let ya = yp.add((base + k) * Q8_0_BLOCK_BYTES + 2);
-                let qs = vld1q_u8(xb.add(2));
-                let eight = vdupq_n_s8(8);
-                let lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0x0F))), eight);
-                let hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(qs)), eight);
-                // |(q − 8)·a| ≤ 8·128: four products per i16 lane stay exact.
-                dot_i8x32_small(lo, hi, vld1q_s8(ya.cast()), vld1q_s8(ya.add(16).cast()))
-            };
-        }
-        for ((half, sums), acc_half) in isums.chunks_exact(4).enumerate().zip(acc.iter_mut()) {
-            let start = base + 4 * half;
-            // SAFETY: blocks start..start + 4 are inside x and y (as above).
-            let (dx, dy) = unsafe {
-                (
-                    load_f16x4_strided(xp.add(start * Q4_0_BLOCK_BYTES), Q4_0_BLOCK_BYTES),
-                    load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-                )
-            };
-            let isum = vcvtq_f32_s32(sum_each_of_four(sums));
-            *acc_half = vaddq_f32(*acc_half, vmulq_f32(vmulq_f32(dx, dy), isum));
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q4_0_q8_0(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+        unsafe { terms_q4_0_q8_0(xp, yp, start, present) }
     }))
 }
 
@@ -156,39 +159,9 @@ pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [vdupq_n_s32(0); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                let xq = xp.add((base + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
-                let ya = yp.add((base + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
-                let (x0, x1) = (vld1q_s8(xq), vld1q_s8(xq.add(16)));
-                let (a0, a1) = (vld1q_s8(ya), vld1q_s8(ya.add(16)));
-                // Each i16 product is exact ((−128)² = 2^14); pairs widen to i32 at once.
-                let s = vpaddlq_s16(vmull_s8(vget_low_s8(x0), vget_low_s8(a0)));
-                let s = vpadalq_s16(s, vmull_high_s8(x0, a0));
-                let s = vpadalq_s16(s, vmull_s8(vget_low_s8(x1), vget_low_s8(a1)));
-                vpadalq_s16(s, vmull_high_s8(x1, a1))
-            };
-        }
-        for ((half, sums), acc_half) in isums.chunks_exact(4).enumerate().zip(acc.iter_mut()) {
-            let start = base + 4 * half;
-            // SAFETY: blocks start..start + 4 are inside x and y (as above).
-            let (dx, dy) = unsafe {
-                (
-                    load_f16x4_strided(xp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-                    load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-                )
-            };
-            let isum = vcvtq_f32_s32(sum_each_of_four(sums));
-            *acc_half = vaddq_f32(*acc_half, vmulq_f32(vmulq_f32(dx, dy), isum));
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q8_0_q8_0(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+        unsafe { terms_q8_0_q8_0(xp, yp, start, present) }
     }))
 }
 
@@ -200,35 +173,9 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
     let units = check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [vdupq_n_s32(0); LANES];
-        for (k, isum) in isums.iter_mut().enumerate() {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            *isum = unsafe {
-                let qs = vld1q_u8(xp.add((base + k) * Q4_1_BLOCK_BYTES + 4));
-                let ya = yp.add((base + k) * Q8_1_BLOCK_BYTES + 4).cast::<i8>();
-                let (lo, hi) = split_nibbles(qs);
-                dot_i8x32_small(lo, hi, vld1q_s8(ya), vld1q_s8(ya.add(16)))
-            };
-        }
-        for ((half, sums), acc_half) in isums.chunks_exact(4).enumerate().zip(acc.iter_mut()) {
-            let start = base + 4 * half;
-            // SAFETY: blocks start..start + 4 are inside x and y (as above).
-            let ((dx, mx), (dy, sy)) = unsafe {
-                (
-                    load_f16_pairs_x4(xp.add(start * Q4_1_BLOCK_BYTES), Q4_1_BLOCK_BYTES),
-                    load_f16_pairs_x4(yp.add(start * Q8_1_BLOCK_BYTES), Q8_1_BLOCK_BYTES),
-                )
-            };
-            let isum = vcvtq_f32_s32(sum_each_of_four(sums));
-            let term = vaddq_f32(vmulq_f32(vmulq_f32(dx, dy), isum), vmulq_f32(mx, sy));
-            *acc_half = vaddq_f32(*acc_half, term);
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_q4_1_q8_1(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+        unsafe { terms_q4_1_q8_1(xp, yp, start, present) }
     }))
 }
 
@@ -238,169 +185,302 @@ pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(32);
     let units = check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [vdupq_n_s32(0); LANES];
-        let mut asums = [vdupq_n_s32(0); LANES];
-        for k in 0..LANES {
-            // SAFETY: check_vec_dot found `units` whole blocks in x and y, and base + k < units.
-            let (qs, a0, a1) = unsafe {
-                let ya = yp.add((base + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
-                (
-                    vld1q_u8(xp.add((base + k) * BLOCK + 4)),
-                    vld1q_s8(ya),
-                    vld1q_s8(ya.add(16)),
-                )
-            };
-            let (lo, hi) = split_nibbles(qs);
-            isums[k] = dot_i8x32_small(lo, hi, a0, a1);
-            asums[k] = vpaddlq_s16(vpadalq_s8(vpaddlq_s8(a0), a1));
-        }
-        for (half, acc_half) in acc.iter_mut().enumerate() {
-            let start = base + 4 * half;
-            let group = 4 * half..4 * half + 4;
-            // SAFETY: blocks start..start + 4 are inside x and y (as above).
-            let ((dx, mx), dy) = unsafe {
-                (
-                    load_f16_pairs_x4(xp.add(start * BLOCK), BLOCK),
-                    load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES),
-                )
-            };
-            let isum = vcvtq_f32_s32(sum_each_of_four(&isums[group.clone()]));
-            let asum = vcvtq_f32_s32(sum_each_of_four(&asums[group]));
-            *acc_half = vaddq_f32(*acc_half, int4_term(dx, mx, dy, isum, asum));
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<32>(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+        unsafe { terms_int4_g32_q8_0(xp, yp, start, present) }
     }))
 }
 
-/// Eight g16 groups are four activation blocks of two groups each.
-///
 /// The reference's [`portable::vec_dot_int4_g16_q8_0`], same checks and same bits.
 ///
 /// # Safety
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(16);
     let units = check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        let mut isums = [vdupq_n_s32(0); LANES];
-        let mut asums = [vdupq_n_s32(0); LANES];
-        for k in 0..LANES {
-            let group = base + k;
-            // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole
-            // blocks in y; group `group` meets the 16 activations at offset 16·(group mod 2)
-            // of block group / 2.
-            let (qs, a) = unsafe {
-                (
-                    vld1_u8(xp.add(group * BLOCK + 4)),
-                    vld1q_s8(
-                        yp.add((group / 2) * Q8_0_BLOCK_BYTES + 2 + 16 * (group % 2))
-                            .cast(),
-                    ),
-                )
-            };
-            let lo = vreinterpret_s8_u8(vand_u8(qs, vdup_n_u8(0x0F)));
-            let hi = vreinterpret_s8_u8(vshr_n_u8::<4>(qs));
-            // Eight products of at most 15·128 per i16 lane pair: exact.
-            let p = vmlal_s8(vmull_s8(lo, vget_low_s8(a)), hi, vget_high_s8(a));
-            isums[k] = vpaddlq_s16(p);
-            asums[k] = vpaddlq_s16(vpaddlq_s8(a));
-        }
-        for (half, acc_half) in acc.iter_mut().enumerate() {
-            let start = base + 4 * half;
-            let lanes = 4 * half..4 * half + 4;
-            // SAFETY: groups start..start + 4 and blocks start / 2, start / 2 + 1 are inside.
-            let ((dx, mx), dy) = unsafe {
-                let first = start / 2;
-                let h0 = yp
-                    .add(first * Q8_0_BLOCK_BYTES)
-                    .cast::<u16>()
-                    .read_unaligned();
-                let h1 = yp
-                    .add((first + 1) * Q8_0_BLOCK_BYTES)
-                    .cast::<u16>()
-                    .read_unaligned();
-                (
-                    load_f16_pairs_x4(xp.add(start * BLOCK), BLOCK),
-                    widen_f16x4([h0, h0, h1, h1]),
-                )
-            };
-            let isum = vcvtq_f32_s32(sum_each_of_four(&isums[lanes.clone()]));
-            let asum = vcvtq_f32_s32(sum_each_of_four(&asums[lanes]));
-            *acc_half = vaddq_f32(*acc_half, int4_term(dx, mx, dy, isum, asum));
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<16>(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole blocks
+        // in y; start + present ≤ units, and both are even (n is a multiple of 32).
+        unsafe { terms_int4_g16_q8_0(xp, yp, start, present) }
     }))
 }
 
-/// Eight g8 groups are two activation blocks of four groups each; four g8 blocks are 32
-/// contiguous bytes whose 32-bit words alternate scales and nibbles, so one unzip separates
-/// them.
-///
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
 ///
 /// # Safety
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g8_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    const BLOCK: usize = int4_block_bytes(8);
     let units = check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
     let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    let full = units - units % LANES;
-    let mut acc = [vdupq_n_f32(0.0); 2];
-    for base in (0..full).step_by(LANES) {
-        for (half, acc_half) in acc.iter_mut().enumerate() {
-            let start = base + 4 * half;
-            let block = start / 4;
-            // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole
-            // blocks in y; groups start..start + 4 and activation block `block` are inside.
-            let (w0, w1, a0, a1, dy) = unsafe {
-                let g = xp.add(start * BLOCK);
-                let ya = yp.add(block * Q8_0_BLOCK_BYTES);
-                (
-                    vreinterpretq_u32_u8(vld1q_u8(g)),
-                    vreinterpretq_u32_u8(vld1q_u8(g.add(16))),
-                    vld1q_s8(ya.add(2).cast()),
-                    vld1q_s8(ya.add(18).cast()),
-                    broadcast_f16(ya.cast::<u16>().read_unaligned()),
-                )
-            };
-            let scales = vuzp1q_u32(w0, w1);
-            let nibbles = vreinterpretq_u8_u32(vuzp2q_u32(w0, w1));
-            let lo = vreinterpretq_u32_u8(vandq_u8(nibbles, vdupq_n_u8(0x0F)));
-            let hi = vreinterpretq_u32_u8(vshrq_n_u8::<4>(nibbles));
-            // Activation order: group 0 low, group 0 high, group 1 low, … (4 bytes each).
-            let q01 = vreinterpretq_s8_u32(vzip1q_u32(lo, hi));
-            let q23 = vreinterpretq_s8_u32(vzip2q_u32(lo, hi));
-            let p0 = vmull_s8(vget_low_s8(q01), vget_low_s8(a0));
-            let p1 = vmull_high_s8(q01, a0);
-            let p2 = vmull_s8(vget_low_s8(q23), vget_low_s8(a1));
-            let p3 = vmull_high_s8(q23, a1);
-            // Pairwise sums of at most four products (≤ 7680) per i16 lane: exact.
-            let isum = vpaddlq_s16(vpaddq_s16(vpaddq_s16(p0, p1), vpaddq_s16(p2, p3)));
-            let asum = vpaddlq_s16(vpaddq_s16(vpaddlq_s8(a0), vpaddlq_s8(a1)));
-            let dx = widen_f16x4_bits(vmovn_u32(scales));
-            let mx = widen_f16x4_bits(vshrn_n_u32::<16>(scales));
-            let term = int4_term(dx, mx, dy, vcvtq_f32_s32(isum), vcvtq_f32_s32(asum));
-            *acc_half = vaddq_f32(*acc_half, term);
-        }
-    }
-    Ok(portable::accumulate(full, units, store_lanes(acc), |u| {
-        portable::term_int4_q8_0::<8>(x, y, u)
+    Ok(dot_in_steps_of_eight!(units, |start, present| {
+        debug_assert_eq!(present, 4);
+        // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole blocks
+        // in y; start is a multiple of 4 and units too (n is a multiple of 32), so a half
+        // step that has any group has four whole groups.
+        unsafe { terms_int4_g8_q8_0(xp, yp, start) }
     }))
+}
+
+// ---------------------------------------------------------------------------------------
+// One half step (four units, lanes 4h..4h + 4 of the eight) per codec: the terms of units
+// start..start + present in vector lanes 0..present. Units past `present` are never read;
+// their vector lanes hold values computed from zeros, which `dot_in_steps_of_eight!`
+// discards. Each is called with `present` = 4 in the main loop (where, inlined, the per-unit
+// conditions fold away) and at most twice for the rest.
+
+/// Q4_0 · Q8_0: lane k is `(dx·dy) · isum` of unit start + k.
+///
+/// # Safety
+/// Units start..start + present (present ≤ 4) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_q4_0_q8_0(
+    xp: *const u8,
+    yp: *const u8,
+    start: usize,
+    present: usize,
+) -> float32x4_t {
+    let mut isums = [vdupq_n_s32(0); 4];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit start + k is present (caller contract).
+        *isum = unsafe {
+            let xb = xp.add((start + k) * Q4_0_BLOCK_BYTES);
+            let ya = yp.add((start + k) * Q8_0_BLOCK_BYTES + 2);
+            let qs = vld1q_u8(xb.add(2));
+            let eight = vdupq_n_s8(8);
+            let lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0x0F))), eight);
+            let hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(qs)), eight);
+            // |(q − 8)·a| ≤ 8·128: four products per i16 lane stay exact.
+            dot_i8x32_small(lo, hi, vld1q_s8(ya.cast()), vld1q_s8(ya.add(16).cast()))
+        };
+    }
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let (dx, dy) = unsafe {
+        (
+            load_f16x4_strided(xp.add(start * Q4_0_BLOCK_BYTES), Q4_0_BLOCK_BYTES, present),
+            load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    let isum = vcvtq_f32_s32(sum_each_of_four(&isums));
+    vmulq_f32(vmulq_f32(dx, dy), isum)
+}
+
+/// Q8_0 · Q8_0: lane k is `(dx·dy) · isum` of unit start + k.
+///
+/// # Safety
+/// Units start..start + present (present ≤ 4) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_q8_0_q8_0(
+    xp: *const u8,
+    yp: *const u8,
+    start: usize,
+    present: usize,
+) -> float32x4_t {
+    let mut isums = [vdupq_n_s32(0); 4];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit start + k is present (caller contract).
+        *isum = unsafe {
+            let xq = xp.add((start + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
+            let ya = yp.add((start + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
+            let (x0, x1) = (vld1q_s8(xq), vld1q_s8(xq.add(16)));
+            let (a0, a1) = (vld1q_s8(ya), vld1q_s8(ya.add(16)));
+            // Each i16 product is exact ((−128)² = 2^14); pairs widen to i32 at once.
+            let s = vpaddlq_s16(vmull_s8(vget_low_s8(x0), vget_low_s8(a0)));
+            let s = vpadalq_s16(s, vmull_high_s8(x0, a0));
+            let s = vpadalq_s16(s, vmull_s8(vget_low_s8(x1), vget_low_s8(a1)));
+            vpadalq_s16(s, vmull_high_s8(x1, a1))
+        };
+    }
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let (dx, dy) = unsafe {
+        (
+            load_f16x4_strided(xp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+            load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    let isum = vcvtq_f32_s32(sum_each_of_four(&isums));
+    vmulq_f32(vmulq_f32(dx, dy), isum)
+}
+
+/// Q4_1 · Q8_1: lane k is `(dx·dy) · isum + mx·sy` of unit start + k.
+///
+/// # Safety
+/// Units start..start + present (present ≤ 4) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_q4_1_q8_1(
+    xp: *const u8,
+    yp: *const u8,
+    start: usize,
+    present: usize,
+) -> float32x4_t {
+    let mut isums = [vdupq_n_s32(0); 4];
+    for (k, isum) in isums.iter_mut().enumerate().take(present) {
+        // SAFETY: unit start + k is present (caller contract).
+        *isum = unsafe {
+            let qs = vld1q_u8(xp.add((start + k) * Q4_1_BLOCK_BYTES + 4));
+            let ya = yp.add((start + k) * Q8_1_BLOCK_BYTES + 4).cast::<i8>();
+            let (lo, hi) = split_nibbles(qs);
+            dot_i8x32_small(lo, hi, vld1q_s8(ya), vld1q_s8(ya.add(16)))
+        };
+    }
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let ((dx, mx), (dy, sy)) = unsafe {
+        (
+            load_f16_pairs_x4(xp.add(start * Q4_1_BLOCK_BYTES), Q4_1_BLOCK_BYTES, present),
+            load_f16_pairs_x4(yp.add(start * Q8_1_BLOCK_BYTES), Q8_1_BLOCK_BYTES, present),
+        )
+    };
+    let isum = vcvtq_f32_s32(sum_each_of_four(&isums));
+    vaddq_f32(vmulq_f32(vmulq_f32(dx, dy), isum), vmulq_f32(mx, sy))
+}
+
+/// int4 g32 · Q8_0: lane k is the int4 term of unit start + k.
+///
+/// # Safety
+/// Units start..start + present (present ≤ 4) must be whole blocks of the rows at xp and yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_int4_g32_q8_0(
+    xp: *const u8,
+    yp: *const u8,
+    start: usize,
+    present: usize,
+) -> float32x4_t {
+    const BLOCK: usize = int4_block_bytes(32);
+    let mut isums = [vdupq_n_s32(0); 4];
+    let mut asums = [vdupq_n_s32(0); 4];
+    for k in 0..present.min(4) {
+        // SAFETY: unit start + k is present (caller contract).
+        let (qs, a0, a1) = unsafe {
+            let ya = yp.add((start + k) * Q8_0_BLOCK_BYTES + 2).cast::<i8>();
+            (
+                vld1q_u8(xp.add((start + k) * BLOCK + 4)),
+                vld1q_s8(ya),
+                vld1q_s8(ya.add(16)),
+            )
+        };
+        let (lo, hi) = split_nibbles(qs);
+        isums[k] = dot_i8x32_small(lo, hi, a0, a1);
+        asums[k] = vpaddlq_s16(vpadalq_s8(vpaddlq_s8(a0), a1));
+    }
+    // SAFETY: the scales of the present units only are read (caller contract).
+    let ((dx, mx), dy) = unsafe {
+        (
+            load_f16_pairs_x4(xp.add(start * BLOCK), BLOCK, present),
+            load_f16x4_strided(yp.add(start * Q8_0_BLOCK_BYTES), Q8_0_BLOCK_BYTES, present),
+        )
+    };
+    let isum = vcvtq_f32_s32(sum_each_of_four(&isums));
+    let asum = vcvtq_f32_s32(sum_each_of_four(&asums));
+    int4_term(dx, mx, dy, isum, asum)
+}
+
+/// int4 g16 · Q8_0: lane k is the int4 term of group start + k; four g16 groups are two
+/// activation blocks.
+///
+/// # Safety
+/// `start` and `present` (≤ 4) must be even and groups start..start + present whole blocks
+/// of the row at xp, meeting whole Q8_0 blocks of the row at yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_int4_g16_q8_0(
+    xp: *const u8,
+    yp: *const u8,
+    start: usize,
+    present: usize,
+) -> float32x4_t {
+    const BLOCK: usize = int4_block_bytes(16);
+    let mut isums = [vdupq_n_s32(0); 4];
+    let mut asums = [vdupq_n_s32(0); 4];
+    for k in 0..present.min(4) {
+        let group = start + k;
+        // SAFETY: group `group` is present; it meets the 16 activations at offset
+        // 16·(group mod 2) of block group / 2, which is present with it.
+        let (qs, a) = unsafe {
+            (
+                vld1_u8(xp.add(group * BLOCK + 4)),
+                vld1q_s8(
+                    yp.add((group / 2) * Q8_0_BLOCK_BYTES + 2 + 16 * (group % 2))
+                        .cast(),
+                ),
+            )
+        };
+        let lo = vreinterpret_s8_u8(vand_u8(qs, vdup_n_u8(0x0F)));
+        let hi = vreinterpret_s8_u8(vshr_n_u8::<4>(qs));
+        // Eight products of at most 15·128 per i16 lane pair: exact.
+        let p = vmlal_s8(vmull_s8(lo, vget_low_s8(a)), hi, vget_high_s8(a));
+        isums[k] = vpaddlq_s16(p);
+        asums[k] = vpaddlq_s16(vpaddlq_s8(a));
+    }
+    // SAFETY: the scales of the present groups and their blocks only are read.
+    let ((dx, mx), dy) = unsafe {
+        let h = |b: usize| {
+            if 2 * b < present {
+                yp.add((start / 2 + b) * Q8_0_BLOCK_BYTES)
+                    .cast::<u16>()
+                    .read_unaligned()
+            } else {
+                0
+            }
+        };
+        let (h0, h1) = (h(0), h(1));
+        (
+            load_f16_pairs_x4(xp.add(start * BLOCK), BLOCK, present),
+            widen_f16x4([h0, h0, h1, h1]),
+        )
+    };
+    let isum = vcvtq_f32_s32(sum_each_of_four(&isums));
+    let asum = vcvtq_f32_s32(sum_each_of_four(&asums));
+    int4_term(dx, mx, dy, isum, asum)
+}
+
+/// int4 g8 · Q8_0: lane k is the int4 term of group start + k. Four g8 groups are one
+/// activation block, and 32 contiguous bytes whose 32-bit words alternate scales and
+/// nibbles, so one unzip separates them. A g8 row always has a multiple of four groups, so
+/// a quarter step is never partial.
+///
+/// # Safety
+/// `start` must be a multiple of 4 and groups start..start + 4 whole blocks of the row at
+/// xp, meeting a whole Q8_0 block of the row at yp.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn terms_int4_g8_q8_0(xp: *const u8, yp: *const u8, start: usize) -> float32x4_t {
+    const BLOCK: usize = int4_block_bytes(8);
+    // SAFETY: groups start..start + 4 and activation block start / 4 are inside the rows.
+    let (w0, w1, a0, a1, dy) = unsafe {
+        let g = xp.add(start * BLOCK);
+        let ya = yp.add((start / 4) * Q8_0_BLOCK_BYTES);
+        (
+            vreinterpretq_u32_u8(vld1q_u8(g)),
+            vreinterpretq_u32_u8(vld1q_u8(g.add(16))),
+            vld1q_s8(ya.add(2).cast()),
+            vld1q_s8(ya.add(18).cast()),
+            broadcast_f16(ya.cast::<u16>().read_unaligned()),
+        )
+    };
+    let scales = vuzp1q_u32(w0, w1);
+    let nibbles = vreinterpretq_u8_u32(vuzp2q_u32(w0, w1));
+    let lo = vreinterpretq_u32_u8(vandq_u8(nibbles, vdupq_n_u8(0x0F)));
+    let hi = vreinterpretq_u32_u8(vshrq_n_u8::<4>(nibbles));
+    // Activation order: group 0 low, group 0 high, group 1 low, … (4 bytes each).
+    let q01 = vreinterpretq_s8_u32(vzip1q_u32(lo, hi));
+    let q23 = vreinterpretq_s8_u32(vzip2q_u32(lo, hi));
+    let p0 = vmull_s8(vget_low_s8(q01), vget_low_s8(a0));
+    let p1 = vmull_high_s8(q01, a0);
+    let p2 = vmull_s8(vget_low_s8(q23), vget_low_s8(a1));
+    let p3 = vmull_high_s8(q23, a1);
+    // Pairwise sums of at most four products (≤ 7680) per i16 lane: exact.
+    let isum = vpaddlq_s16(vpaddq_s16(vpaddq_s16(p0, p1), vpaddq_s16(p2, p3)));
+    let asum = vpaddlq_s16(vpaddq_s16(vpaddlq_s8(a0), vpaddlq_s8(a1)));
+    let dx = widen_f16x4_bits(vmovn_u32(scales));
+    let mx = widen_f16x4_bits(vshrn_n_u32::<16>(scales));
+    int4_term(dx, mx, dy, vcvtq_f32_s32(isum), vcvtq_f32_s32(asum))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -522,16 +602,27 @@ unsafe fn int4_term(
     )
 }
 
+/// `acc + terms` in lanes 0..present, `acc` unchanged in the others.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn store_lanes(acc: [float32x4_t; 2]) -> [f32; LANES] {
-    let mut lanes = [0.0f32; LANES];
-    // SAFETY: `lanes` holds eight floats.
-    unsafe {
-        vst1q_f32(lanes.as_mut_ptr(), acc[0]);
-        vst1q_f32(lanes.as_mut_ptr().add(4), acc[1]);
-    }
-    lanes
+unsafe fn add_present(acc: float32x4_t, terms: float32x4_t, present: usize) -> float32x4_t {
+    let lanes = [0u32, 1, 2, 3];
+    // SAFETY: `lanes` holds four u32.
+    let lane = unsafe { vld1q_u32(lanes.as_ptr()) };
+    let present = vcltq_u32(lane, vdupq_n_u32(present as u32));
+    vbslq_f32(present, vaddq_f32(acc, terms), acc)
+}
+
+/// The reference's reduction `((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7))` without
+/// leaving the registers: the same additions, operands in the same order.
+#[target_feature(enable = "neon")]
+#[inline]
+unsafe fn reduce_lanes(acc: [float32x4_t; 2]) -> f32 {
+    // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
+    let quads = vaddq_f32(acc[0], acc[1]);
+    // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7)]
+    let pairs = vadd_f32(vget_low_f32(quads), vget_high_f32(quads));
+    vget_lane_f32::<0>(pairs) + vget_lane_f32::<1>(pairs)
 }
 
 #[target_feature(enable = "neon")]
@@ -564,28 +655,45 @@ unsafe fn broadcast_f16(bits: u16) -> float32x4_t {
     widen_f16x4_bits(vdup_n_u16(bits))
 }
 
-/// Widens the four fp16 values at `p + k·stride`, k = 0..4.
+/// Widens the fp16 values at `p + k·stride` for k < `present`, and zeros for the lanes
+/// k ≥ `present` (at most 4 lanes).
 ///
 /// # Safety
-/// The 2 bytes at each of those addresses must be readable.
+/// The 2 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn load_f16x4_strided(p: *const u8, stride: usize) -> float32x4_t {
-    // SAFETY: the caller guarantees each read.
-    let h = |k: usize| unsafe { p.add(k * stride).cast::<u16>().read_unaligned() };
+unsafe fn load_f16x4_strided(p: *const u8, stride: usize, present: usize) -> float32x4_t {
+    let h = |k: usize| {
+        if k < present {
+            // SAFETY: the caller guarantees each read for k < present.
+            unsafe { p.add(k * stride).cast::<u16>().read_unaligned() }
+        } else {
+            0
+        }
+    };
     widen_f16x4([h(0), h(1), h(2), h(3)])
 }
 
-/// Widens the four fp16 pairs (first, second) at `p + k·stride`, k = 0..4: a block's
-/// (d, m) or a Q8_1 block's (d, s).
+/// Widens the fp16 pairs (first, second) at `p + k·stride` for k < `present` (a block's
+/// (d, m) or a Q8_1 block's (d, s)), and zeros for the lanes k ≥ `present` (at most 4).
 ///
 /// # Safety
-/// The 4 bytes at each of those addresses must be readable.
+/// The 4 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn load_f16_pairs_x4(p: *const u8, stride: usize) -> (float32x4_t, float32x4_t) {
-    // SAFETY: the caller guarantees each read.
-    let w = |k: usize| unsafe { p.add(k * stride).cast::<u32>().read_unaligned() };
+unsafe fn load_f16_pairs_x4(
+    p: *const u8,
+    stride: usize,
+    present: usize,
+) -> (float32x4_t, float32x4_t) {
+    let w = |k: usize| {
+        if k < present {
+            // SAFETY: the caller guarantees each read for k < present.
+            unsafe { p.add(k * stride).cast::<u32>().read_unaligned() }
+        } else {
+            0
+        }
+    };
     let words = [w(0), w(1), w(2), w(3)];
     // SAFETY: `words` holds four u32.
     let v = unsafe { vld1q_u32(words.as_ptr()) };

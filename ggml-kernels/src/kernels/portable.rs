@@ -129,12 +129,10 @@ pub fn reduce_lanes(lanes: &[f32; LANES]) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Per-block pieces, shared with the SIMD backends for their tails so a tail is the
-// reference by construction.
+// Per-block pieces of the reference.
 
 /// Adds the terms of units `first..units` to `lanes` (unit `u` to lane `u mod 8`) and
-/// reduces. SIMD backends call it with the lanes of their vector loop and `first` a
-/// multiple of 8.
+/// reduces.
 #[inline(always)]
 pub(crate) fn accumulate(
     first: usize,
