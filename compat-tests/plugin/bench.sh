@@ -19,7 +19,7 @@ export HCT_PEERS_SH="$PEERS_SH"
 eval "$(bash "$PEERS_SH" env)"
 rounds="${1:-5}"
 py="$HCT_PEERS_PYTHON"
-bash "$here/build_patched.sh" >&2
+bash "$here/build_patched.sh" bench >&2
 eval "$(bash "$here/build_patched.sh" env)"
 cargo build --release --locked -p hct-convert -p hct-kernels --manifest-path "$root/Cargo.toml" >&2
 hct="$root/target/release/hct"

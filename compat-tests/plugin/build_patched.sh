@@ -4,6 +4,7 @@
 #   build_patched.sh          build if needed (about as long as the stock build), print the build dir
 #   build_patched.sh env      print `export HCT_LLAMA_PATCHED=... HCT_LLAMA_PATCHED_BIN=...` (fails if not built)
 #   build_patched.sh status   say whether the build for the current patch exists
+#   build_patched.sh bench    also build llama-bench in that build (for bench.sh)
 #
 # The pinned source (HCT_LLAMA_SRC of `peers.sh env`) is copied, ggml-ext-types.patch is applied
 # with `patch -p1 --fuzz=0` (it must apply exactly, or the build stops), and the result is built
@@ -24,8 +25,9 @@ eval "$(bash "$PEERS_SH" env)"
 # The stock recipe (compat-tests/README.md), unchanged: only the source differs.
 CMAKE_FLAGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=ON
              -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=ON -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF)
-TARGETS=(llama-perplexity llama-embedding llama-bench llama-simple llama-completion
-         ggml ggml-base ggml-cpu llama)
+# What run.sh (CI) needs; llama-bench is built on demand by `build_patched.sh bench` (bench.sh),
+# which saves CI about two minutes of compiling on a clean machine.
+TARGETS=(llama-perplexity llama-embedding llama-simple ggml ggml-base ggml-cpu llama)
 
 PATCH_SHA16="$(sha256sum <"$PATCH" | cut -c1-16)"
 DEST="$HCT_PEERS_CACHE/llama.cpp/$HCT_PEERS_BUILD_KEY/patched-$PATCH_SHA16"
@@ -69,6 +71,12 @@ case "${1:-build}" in
         printf 'export HCT_LLAMA_PATCHED=%q\nexport HCT_LLAMA_PATCHED_BIN=%q\nexport HCT_LLAMA_PATCHED_INCLUDE=%q\n' \
             "$DEST" "$DEST/bin" "$DEST/include"
         ;;
+    bench)
+        build
+        [[ -x "$DEST/build/bin/llama-bench" ]] ||
+            PATH="$TOOLS_BIN:$PATH" ninja -C "$DEST/build" -j "$(nproc)" llama-bench >>"$DEST/build.log" 2>&1 ||
+            { tail -40 "$DEST/build.log" >&2; die "building llama-bench failed"; }
+        echo "$DEST" ;;
     status)
         if [[ -f "$DEST/.done" ]]; then echo "built: $DEST"; else echo "not built: $DEST"; exit 1; fi ;;
     *) sed -n '2,12p' "$0"; exit 2 ;;
