@@ -145,12 +145,23 @@ pub unsafe fn to_float_int4_g32(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q4_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_0.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_q4_0_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q8_0_q8_0`], same checks and same bits.
@@ -159,12 +170,23 @@ pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    // SAFETY: y holds `units` whole Q8_0 blocks (check_vec_dot).
+    check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q8_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q8_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q8_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q8_0.block_len();
+    // SAFETY: y holds `units` whole Q8_0 blocks (caller contract).
     let sign_trick_exact = unsafe { !any_minus_128(yp, units) };
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe {
             if sign_trick_exact {
                 terms_q8_0_q8_0::<true>(xp, yp, base, present)
@@ -172,7 +194,7 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
                 terms_q8_0_q8_0::<false>(xp, yp, base, present)
             }
         }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q4_1_q8_1`], same checks and same bits.
@@ -181,12 +203,23 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_1_q8_1(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_1_q8_1`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q4_1_q8_1(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_1.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_q4_1_q8_1(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g32_q8_0`], same checks and same bits.
@@ -195,12 +228,23 @@ pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g32_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g32_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g32_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G32.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_int4_g32_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g16_q8_0`], same checks and same bits.
@@ -209,13 +253,24 @@ pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole blocks
+    check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g16_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g16_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g16_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G16.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole groups in x and units / 2 whole blocks
         // in y; base + present ≤ units, and both are even (n is a multiple of 32).
         unsafe { terms_int4_g16_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
@@ -224,13 +279,24 @@ pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g8_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole blocks
+    check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g8_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g8_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g8_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G8.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole groups in x and units / 4 whole blocks
         // in y; base + present ≤ units, and both are multiples of 4 (n is a multiple of 32).
         unsafe { terms_int4_g8_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
