@@ -42,10 +42,42 @@ macro_rules! dot_in_steps_of_eight {
             acc = _mm256_add_ps(acc, $terms);
             $base += LANES;
         }
-        if $base < units {
-            let $present = units - $base;
-            acc = add_present(acc, $terms, $present);
-        }
+        // One arm per count, so that each inlined step sees a constant `present`: its loops
+        // unroll and its per-unit conditions fold away, as in the main loop. With a variable
+        // count this last step cost as much as several whole steps (a 576-wide row, 18
+        // blocks, is two whole steps and this one).
+        acc = match units - $base {
+            0 => acc,
+            1 => {
+                let $present = 1;
+                add_present(acc, $terms, $present)
+            }
+            2 => {
+                let $present = 2;
+                add_present(acc, $terms, $present)
+            }
+            3 => {
+                let $present = 3;
+                add_present(acc, $terms, $present)
+            }
+            4 => {
+                let $present = 4;
+                add_present(acc, $terms, $present)
+            }
+            5 => {
+                let $present = 5;
+                add_present(acc, $terms, $present)
+            }
+            6 => {
+                let $present = 6;
+                add_present(acc, $terms, $present)
+            }
+            7 => {
+                let $present = 7;
+                add_present(acc, $terms, $present)
+            }
+            _ => unreachable!("fewer than eight units remain"),
+        };
         reduce_lanes(acc)
     }};
 }
