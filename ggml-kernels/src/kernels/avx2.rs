@@ -481,23 +481,33 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
     const BLOCK: usize = int4_block_bytes(16);
     let first_activation = base / 2;
     let activation_blocks = present.min(LANES) / 2;
-    let low_nibbles = _mm_set1_epi8(0x0F);
     let mut isums = [_mm256_setzero_si256(); 4];
     let mut asums = [_mm256_setzero_si256(); 4];
+    // Per 128-bit lane: one group's eight nibble bytes, twice; the second copy is shifted
+    // down by 4 (64-bit lane counts), which puts low then high nibbles in element order.
+    let twice = _mm256_setr_epi8(
+        4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11, //
+        8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,
+    );
+    let nibble_shift = _mm256_setr_epi64x(0, 4, 0, 4);
+    let low_nibbles_256 = _mm256_set1_epi8(0x0F);
     for k in 0..activation_blocks {
-        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present.
+        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present. The
+        // low lane reads group 2k's whole block and group 2k + 1's scales; the high lane
+        // the last 4 nibble bytes of group 2k and group 2k + 1's whole block: both inside
+        // the two groups.
         let (group_pair, a) = unsafe {
-            let first = xp.add((base + 2 * k) * BLOCK + 4);
-            let q0 = _mm_loadl_epi64(first.cast());
-            let q1 = _mm_loadl_epi64(first.add(BLOCK).cast());
+            let first = xp.add((base + 2 * k) * BLOCK);
+            let pair = _mm256_set_m128i(
+                _mm_loadu_si128(first.add(BLOCK - 4).cast()),
+                _mm_loadu_si128(first.cast()),
+            );
             let a =
                 _mm256_loadu_si256(yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast());
-            (_mm_unpacklo_epi64(q0, q1), a)
+            (_mm256_shuffle_epi8(pair, twice), a)
         };
         // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
-        let lo = _mm_and_si128(group_pair, low_nibbles);
-        let hi = _mm_and_si128(_mm_srli_epi16(group_pair, 4), low_nibbles);
-        let q = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
+        let q = _mm256_and_si256(_mm256_srlv_epi64(group_pair, nibble_shift), low_nibbles_256);
         isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
         asums[k] = sum_i8(a);
     }
