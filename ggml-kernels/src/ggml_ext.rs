@@ -406,7 +406,7 @@ macro_rules! ext_codecs {
                     bump(&c.to_float_elements[$index], k.max(0) as u64);
                 });
                 // SAFETY: forwarded caller contract.
-                unsafe { traits::$to_float(x, y, k) }
+                unsafe { traits::dispatched::$to_float(x, y, k) }
             }
 
             /// # Safety
@@ -427,7 +427,7 @@ macro_rules! ext_codecs {
                     bump(&c.vec_dot_elements[$index], n.max(0) as u64);
                 });
                 // SAFETY: forwarded caller contract.
-                unsafe { traits::$vec_dot(n, s, bs, x, bx, y, by, nrc) }
+                unsafe { traits::dispatched::$vec_dot(n, s, bs, x, bx, y, by, nrc) }
             }
         )*
     };

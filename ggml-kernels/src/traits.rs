@@ -2,8 +2,11 @@
 //! tables (`type_traits[]`: block size, bytes, `to_float`; `type_traits_cpu[]`: `vec_dot`,
 //! `vec_dot_type`, `nrows`, and the activation quantizer it pairs with).
 //!
-//! The function pointers have ggml's exact C signatures and dispatch through
-//! [`crate::platform::active`] on every call (one cached load).
+//! The function pointers have ggml's exact C signatures. The ISA is fixed per process
+//! ([`crate::platform::active`], `HCT_ISA` included), so each ISA has its own table of entry
+//! points and [`all_traits`] hands out the active one: a runtime calls straight into the
+//! ISA's kernel, with no dispatch and no slice bookkeeping per call (`vec_dot` is called once
+//! per weight row and activation row, ~10^9 times in one perplexity run of a small model).
 //!
 //! # Contract of the `extern "C"` entry points
 //! As in ggml: `to_float(x, y, k)` reads one row of `k` elements from `x` (the codec's row
@@ -25,8 +28,8 @@
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::layout::{ActivationFormat, WeightFormat};
-use crate::platform::active;
+use crate::layout::{ActivationFormat, KernelError, WeightFormat, QK};
+use crate::platform::{active, Backend, Isa};
 use crate::quantize;
 
 /// ggml's `ggml_to_float_t`.
@@ -69,44 +72,83 @@ pub struct CodecTraits {
 
 /// The traits of `codec_id`, or `None` if this library has no kernels for it.
 pub fn traits_for(codec_id: &str) -> Option<&'static CodecTraits> {
-    CODEC_TRAITS.iter().find(|t| t.codec_id == codec_id)
+    all_traits().iter().find(|t| t.codec_id == codec_id)
 }
 
-/// Every codec with kernels, in a stable order.
+/// Every codec with kernels, in a stable order, with the entry points of the active backend.
 pub fn all_traits() -> &'static [CodecTraits] {
-    &CODEC_TRAITS
+    all_traits_of(active())
 }
 
-static CODEC_TRAITS: [CodecTraits; 7] = [
-    record("ggml_q4_0", WeightFormat::Q4_0, to_float_q4_0, vec_dot_q4_0),
-    record("ggml_q4_1", WeightFormat::Q4_1, to_float_q4_1, vec_dot_q4_1),
-    record("ggml_q8_0", WeightFormat::Q8_0, to_float_q8_0, vec_dot_q8_0),
-    record(
-        "int4_g8_fp16_v1",
-        WeightFormat::Int4G8,
-        to_float_g8,
-        vec_dot_g8,
-    ),
-    record(
-        "int4_g16_fp16_v1",
-        WeightFormat::Int4G16,
-        to_float_g16,
-        vec_dot_g16,
-    ),
-    record(
-        "int4_g32_fp16_v1",
-        WeightFormat::Int4G32,
-        to_float_g32,
-        vec_dot_g32,
-    ),
-    // Same layout as g16; only the encoder differs (CODECS.md).
-    record(
-        "int4_opt_v1",
-        WeightFormat::Int4G16,
-        to_float_g16,
-        vec_dot_g16,
-    ),
-];
+/// Every codec with kernels, in the order of [`all_traits`], with the entry points of
+/// `backend`'s ISA (holding a [`Backend`] proves the CPU runs them).
+pub fn all_traits_of(backend: Backend) -> &'static [CodecTraits] {
+    match backend.isa() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => &AVX2_TRAITS,
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => &NEON_TRAITS,
+        // Scalar, and (unreachable: Backend::new refuses them) other architectures' ISAs.
+        _ => &SCALAR_TRAITS,
+    }
+}
+
+/// One table of records per ISA; `$entries` is the module holding that ISA's entry points.
+macro_rules! traits_table {
+    ($name:ident, $entries:ident) => {
+        static $name: [CodecTraits; 7] = [
+            record(
+                "ggml_q4_0",
+                WeightFormat::Q4_0,
+                $entries::to_float_q4_0,
+                $entries::vec_dot_q4_0,
+            ),
+            record(
+                "ggml_q4_1",
+                WeightFormat::Q4_1,
+                $entries::to_float_q4_1,
+                $entries::vec_dot_q4_1,
+            ),
+            record(
+                "ggml_q8_0",
+                WeightFormat::Q8_0,
+                $entries::to_float_q8_0,
+                $entries::vec_dot_q8_0,
+            ),
+            record(
+                "int4_g8_fp16_v1",
+                WeightFormat::Int4G8,
+                $entries::to_float_g8,
+                $entries::vec_dot_g8,
+            ),
+            record(
+                "int4_g16_fp16_v1",
+                WeightFormat::Int4G16,
+                $entries::to_float_g16,
+                $entries::vec_dot_g16,
+            ),
+            record(
+                "int4_g32_fp16_v1",
+                WeightFormat::Int4G32,
+                $entries::to_float_g32,
+                $entries::vec_dot_g32,
+            ),
+            // Same layout as g16; only the encoder differs (CODECS.md).
+            record(
+                "int4_opt_v1",
+                WeightFormat::Int4G16,
+                $entries::to_float_g16,
+                $entries::vec_dot_g16,
+            ),
+        ];
+    };
+}
+
+traits_table!(SCALAR_TRAITS, scalar_entries);
+#[cfg(target_arch = "x86_64")]
+traits_table!(AVX2_TRAITS, avx2_entries);
+#[cfg(target_arch = "aarch64")]
+traits_table!(NEON_TRAITS, neon_entries);
 
 const fn record(
     codec_id: &'static str,
@@ -132,13 +174,16 @@ const fn record(
     }
 }
 
+/// Entry points of one ISA, each forwarding to [`to_float_entry`] or [`vec_dot_entry`] with
+/// its format and kernel. `$dot_kernel` takes `(n, x, y)` after the entry's checks.
 macro_rules! entry_points {
-    ($($format:ident => $to_float:ident, $vec_dot:ident;)*) => {$(
+    ($($format:ident => $to_float:ident($to_float_kernel:path), $vec_dot:ident($dot_kernel:path);)*) => {$(
         /// # Safety
         /// See the module documentation: ggml's `to_float` contract.
         pub(crate) unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
-            // SAFETY: the caller holds ggml's to_float contract, which to_float_ffi needs.
-            unsafe { to_float_ffi(WeightFormat::$format, x, y, k) }
+            // SAFETY: the caller holds ggml's to_float contract, which to_float_entry needs;
+            // this module's ISA is the one its table is handed out for.
+            unsafe { to_float_entry(WeightFormat::$format, x, y, k, $to_float_kernel) }
         }
 
         /// # Safety
@@ -154,24 +199,147 @@ macro_rules! entry_points {
             _by: usize,
             nrc: c_int,
         ) {
-            // SAFETY: the caller holds ggml's vec_dot contract, which vec_dot_ffi needs.
-            unsafe { vec_dot_ffi(WeightFormat::$format, n, s, x, y, nrc) }
+            // SAFETY: as above, for ggml's vec_dot contract.
+            unsafe { vec_dot_entry(n, s, x, y, nrc, $dot_kernel) }
         }
     )*};
 }
 
-entry_points! {
-    Q4_0 => to_float_q4_0, vec_dot_q4_0;
-    Q4_1 => to_float_q4_1, vec_dot_q4_1;
-    Q8_0 => to_float_q8_0, vec_dot_q8_0;
-    Int4G8 => to_float_g8, vec_dot_g8;
-    Int4G16 => to_float_g16, vec_dot_g16;
-    Int4G32 => to_float_g32, vec_dot_g32;
+/// The reference's entry points, and those of any ISA whose kernels take row slices: the
+/// rows' sizes are computed once, here, and the kernel checks the slices against them.
+macro_rules! slice_entry_points {
+    ($kernels:path; $($format:ident => $to_float:ident($to_float_kernel:ident), $vec_dot:ident($dot_kernel:ident);)*) => {
+        use super::*;
+        use $kernels as kernels;
+        $(
+            /// `vec_dot` on row slices of `n` elements (`n` already checked by the entry).
+            ///
+            /// # Safety
+            /// The CPU runs this module's ISA; `xp` and `yp` point at the rows.
+            unsafe fn $dot_kernel(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+                let format = WeightFormat::$format;
+                let sizes = (format.row_bytes(n), format.activation().row_bytes(n));
+                let (Ok(x_bytes), Ok(y_bytes)) = sizes else {
+                    return f32::NAN;
+                };
+                if x_bytes.max(y_bytes) > isize::MAX as usize {
+                    return f32::NAN;
+                }
+                // SAFETY: non-null (the entry checked), and (caller contract) the rows'
+                // bytes are readable.
+                let (x, y) = unsafe {
+                    (
+                        std::slice::from_raw_parts(xp, x_bytes),
+                        std::slice::from_raw_parts(yp, y_bytes),
+                    )
+                };
+                // SAFETY: the CPU runs this ISA (caller contract).
+                #[allow(unused_unsafe)]
+                unsafe { kernels::$dot_kernel(n, x, y) }.unwrap_or(f32::NAN)
+            }
+        )*
+        entry_points! {
+            $($format => $to_float(kernels::$to_float_kernel), $vec_dot($dot_kernel);)*
+        }
+    };
 }
 
+mod scalar_entries {
+    slice_entry_points! {
+        crate::kernels::portable;
+        Q4_0 => to_float_q4_0(to_float_q4_0), vec_dot_q4_0(vec_dot_q4_0_q8_0);
+        Q4_1 => to_float_q4_1(to_float_q4_1), vec_dot_q4_1(vec_dot_q4_1_q8_1);
+        Q8_0 => to_float_q8_0(to_float_q8_0), vec_dot_q8_0(vec_dot_q8_0_q8_0);
+        Int4G8 => to_float_g8(to_float_int4_g8), vec_dot_g8(vec_dot_int4_g8_q8_0);
+        Int4G16 => to_float_g16(to_float_int4_g16), vec_dot_g16(vec_dot_int4_g16_q8_0);
+        Int4G32 => to_float_g32(to_float_int4_g32), vec_dot_g32(vec_dot_int4_g32_q8_0);
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod neon_entries {
+    slice_entry_points! {
+        crate::kernels::neon;
+        Q4_0 => to_float_q4_0(to_float_q4_0), vec_dot_q4_0(vec_dot_q4_0_q8_0);
+        Q4_1 => to_float_q4_1(to_float_q4_1), vec_dot_q4_1(vec_dot_q4_1_q8_1);
+        Q8_0 => to_float_q8_0(to_float_q8_0), vec_dot_q8_0(vec_dot_q8_0_q8_0);
+        Int4G8 => to_float_g8(to_float_int4_g8), vec_dot_g8(vec_dot_int4_g8_q8_0);
+        Int4G16 => to_float_g16(to_float_int4_g16), vec_dot_g16(vec_dot_int4_g16_q8_0);
+        Int4G32 => to_float_g32(to_float_int4_g32), vec_dot_g32(vec_dot_int4_g32_q8_0);
+    }
+}
+
+/// AVX2 `vec_dot` entries call the unchecked kernels: the entry's checks (`n` a multiple of
+/// 32, non-null rows) are all those kernels need, and no row size is computed at all.
+#[cfg(target_arch = "x86_64")]
+mod avx2_entries {
+    use super::*;
+    use crate::kernels::avx2;
+
+    entry_points! {
+        Q4_0 => to_float_q4_0(avx2::to_float_q4_0), vec_dot_q4_0(avx2::dot_q4_0_q8_0);
+        Q4_1 => to_float_q4_1(avx2::to_float_q4_1), vec_dot_q4_1(avx2::dot_q4_1_q8_1);
+        Q8_0 => to_float_q8_0(avx2::to_float_q8_0), vec_dot_q8_0(avx2::dot_q8_0_q8_0);
+        Int4G8 => to_float_g8(avx2::to_float_int4_g8), vec_dot_g8(avx2::dot_int4_g8_q8_0);
+        Int4G16 => to_float_g16(avx2::to_float_int4_g16), vec_dot_g16(avx2::dot_int4_g16_q8_0);
+        Int4G32 => to_float_g32(avx2::to_float_int4_g32), vec_dot_g32(avx2::dot_int4_g32_q8_0);
+    }
+}
+
+/// The active backend's entry points, for callers that name one codec's entry statically
+/// ([`crate::ggml_ext`]'s counting wrappers). Each looks up the active table: a cached load.
+pub(crate) mod dispatched {
+    use super::*;
+
+    macro_rules! dispatched {
+        ($($index:literal => $to_float:ident, $vec_dot:ident;)*) => {$(
+            /// # Safety
+            /// ggml's `to_float` contract (see the module documentation).
+            pub(crate) unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
+                // SAFETY: forwarded caller contract.
+                unsafe { (all_traits()[$index].to_float)(x, y, k) }
+            }
+
+            /// # Safety
+            /// ggml's `vec_dot` contract (see the module documentation).
+            #[allow(clippy::too_many_arguments)]
+            pub(crate) unsafe extern "C" fn $vec_dot(
+                n: c_int,
+                s: *mut f32,
+                bs: usize,
+                x: *const c_void,
+                bx: usize,
+                y: *const c_void,
+                by: usize,
+                nrc: c_int,
+            ) {
+                // SAFETY: forwarded caller contract.
+                unsafe { (all_traits()[$index].vec_dot)(n, s, bs, x, bx, y, by, nrc) }
+            }
+        )*};
+    }
+
+    // Indices into the tables of `traits_table!`.
+    dispatched! {
+        3 => to_float_g8, vec_dot_g8;
+        4 => to_float_g16, vec_dot_g16;
+        5 => to_float_g32, vec_dot_g32;
+    }
+}
+
+/// `to_float` of one row through `kernel`.
+///
 /// # Safety
-/// `x` must point at `format.row_bytes(k)` readable bytes and `y` at `k` writable floats.
-unsafe fn to_float_ffi(format: WeightFormat, x: *const c_void, y: *mut f32, k: i64) {
+/// `x` must point at `format.row_bytes(k)` readable bytes and `y` at `k` writable floats; the
+/// CPU must run `kernel`'s ISA.
+#[inline(always)]
+unsafe fn to_float_entry(
+    format: WeightFormat,
+    x: *const c_void,
+    y: *mut f32,
+    k: i64,
+    kernel: unsafe fn(&[u8], &mut [f32]) -> Result<(), KernelError>,
+) {
     let Ok(k) = usize::try_from(k) else { return };
     if k == 0 || y.is_null() || !y.is_aligned() || k > isize::MAX as usize / 4 {
         return;
@@ -184,7 +352,8 @@ unsafe fn to_float_ffi(format: WeightFormat, x: *const c_void, y: *mut f32, k: i
     };
     // SAFETY: x is non-null and (caller contract) holds the row's bytes.
     let row = unsafe { std::slice::from_raw_parts(x.cast::<u8>(), bytes) };
-    let decoded = catch_unwind(AssertUnwindSafe(|| active().to_float(format, row, out)));
+    // SAFETY: the CPU runs the kernel's ISA (caller contract).
+    let decoded = catch_unwind(AssertUnwindSafe(|| unsafe { kernel(row, out) }));
     if !matches!(decoded, Ok(Ok(()))) {
         // Unreachable after the checks above; kept so a kernel bug shows as NaN, not as a
         // process abort inside the host.
@@ -192,40 +361,33 @@ unsafe fn to_float_ffi(format: WeightFormat, x: *const c_void, y: *mut f32, k: i
     }
 }
 
+/// `vec_dot` of one row pair through `kernel`, which gets `n` (a multiple of 32) and the two
+/// non-null row pointers.
+///
 /// # Safety
 /// `s` must point at one writable float; `x` and `y` at the weight and activation rows of
-/// `n` elements.
-unsafe fn vec_dot_ffi(
-    format: WeightFormat,
+/// `n` elements; the CPU must run `kernel`'s ISA.
+#[inline(always)]
+unsafe fn vec_dot_entry(
     n: c_int,
     s: *mut f32,
     x: *const c_void,
     y: *const c_void,
     nrc: c_int,
+    kernel: unsafe fn(usize, *const u8, *const u8) -> f32,
 ) {
     if s.is_null() || !s.is_aligned() {
         return;
     }
-    let result = (|| {
-        let n = usize::try_from(n).ok()?;
-        if nrc != 1 || x.is_null() || y.is_null() {
-            return None;
+    let result = match usize::try_from(n) {
+        Ok(n) if n % QK == 0 && nrc == 1 && !x.is_null() && !y.is_null() => {
+            // SAFETY: the checks above, and (caller contract) the rows and the ISA.
+            catch_unwind(|| unsafe { kernel(n, x.cast(), y.cast()) }).unwrap_or(f32::NAN)
         }
-        let x_bytes = format.row_bytes(n).ok()?;
-        let y_bytes = format.activation().row_bytes(n).ok()?;
-        // SAFETY: non-null, and (caller contract) the rows' bytes are readable.
-        let (x, y) = unsafe {
-            (
-                std::slice::from_raw_parts(x.cast::<u8>(), x_bytes),
-                std::slice::from_raw_parts(y.cast::<u8>(), y_bytes),
-            )
-        };
-        catch_unwind(|| active().vec_dot(format, n, x, y))
-            .ok()?
-            .ok()
-    })();
+        _ => f32::NAN,
+    };
     // SAFETY: s is non-null, aligned, and (caller contract) writable.
-    unsafe { s.write(result.unwrap_or(f32::NAN)) };
+    unsafe { s.write(result) };
 }
 
 /// # Safety
@@ -307,9 +469,12 @@ mod tests {
     }
 
     #[test]
-    fn entry_points_match_the_active_backend() {
+    fn entry_points_of_every_backend_match_it_and_the_reference() {
         let mut rng = Rng::new(7);
-        for t in all_traits() {
+        let tables = Backend::available()
+            .into_iter()
+            .flat_map(|backend| all_traits_of(backend).iter().map(move |t| (backend, t)));
+        for (backend, t) in tables {
             for n in [32usize, 96, 576] {
                 let x = random_weight_row(&mut rng, t.format, n, false);
                 let y = random_activation_row(&mut rng, t.format.activation(), n, false);
@@ -317,7 +482,7 @@ mod tests {
                 // SAFETY: x holds the row of n elements, via_c n floats.
                 unsafe { (t.to_float)(x.as_ptr().cast(), via_c.as_mut_ptr(), n as i64) };
                 let mut direct = vec![0.0f32; n];
-                active().to_float(t.format, &x, &mut direct).unwrap();
+                backend.to_float(t.format, &x, &mut direct).unwrap();
                 assert_eq!(bits(&via_c), bits(&direct), "{} to_float", t.codec_id);
 
                 let mut s = 0.0f32;
@@ -334,7 +499,7 @@ mod tests {
                         1,
                     )
                 };
-                let direct = active().vec_dot(t.format, n, &x, &y).unwrap();
+                let direct = backend.vec_dot(t.format, n, &x, &y).unwrap();
                 assert_eq!(s.to_bits(), direct.to_bits(), "{} vec_dot", t.codec_id);
                 let scalar = Backend::scalar().vec_dot(t.format, n, &x, &y).unwrap();
                 assert_eq!(
@@ -367,7 +532,13 @@ mod tests {
 
     #[test]
     fn bad_arguments_give_nan_or_nothing_never_a_crash() {
-        let q4_0 = traits_for("ggml_q4_0").unwrap();
+        for backend in Backend::available() {
+            bad_arguments_give_nan_or_nothing(&all_traits_of(backend)[0]);
+        }
+    }
+
+    fn bad_arguments_give_nan_or_nothing(q4_0: &CodecTraits) {
+        assert_eq!(q4_0.codec_id, "ggml_q4_0");
         let x = [0u8; 18 * 2];
         let y = [0u8; 34 * 2];
 
@@ -404,6 +575,32 @@ mod tests {
         // SAFETY: a null s is refused before anything is touched.
         unsafe { (q4_0.vec_dot)(64, std::ptr::null_mut(), 0, xp, 0, yp, 0, 1) };
         assert_eq!(dot(0, 1, xp, yp), 0.0, "an empty row is a zero sum");
+    }
+
+    #[test]
+    fn dispatched_entries_are_the_active_tables_int4_codecs() {
+        let t = all_traits();
+        assert_eq!(
+            [t[3].codec_id, t[4].codec_id, t[5].codec_id],
+            ["int4_g8_fp16_v1", "int4_g16_fp16_v1", "int4_g32_fp16_v1"]
+        );
+        let mut rng = Rng::new(5);
+        let entries: [(VecDotFn, &CodecTraits); 3] = [
+            (dispatched::vec_dot_g8, &t[3]),
+            (dispatched::vec_dot_g16, &t[4]),
+            (dispatched::vec_dot_g32, &t[5]),
+        ];
+        for (entry, t) in entries {
+            let x = random_weight_row(&mut rng, t.format, 64, false);
+            let y = random_activation_row(&mut rng, t.format.activation(), 64, false);
+            let (mut a, mut b) = (0.0f32, 1.0f32);
+            // SAFETY: rows of 64 elements; one float each.
+            unsafe {
+                entry(64, &mut a, 0, x.as_ptr().cast(), 0, y.as_ptr().cast(), 0, 1);
+                (t.vec_dot)(64, &mut b, 0, x.as_ptr().cast(), 0, y.as_ptr().cast(), 0, 1);
+            }
+            assert_eq!(a.to_bits(), b.to_bits(), "{}", t.codec_id);
+        }
     }
 
     #[test]

@@ -42,10 +42,42 @@ macro_rules! dot_in_steps_of_eight {
             acc = _mm256_add_ps(acc, $terms);
             $base += LANES;
         }
-        if $base < units {
-            let $present = units - $base;
-            acc = add_present(acc, $terms, $present);
-        }
+        // One arm per count, so that each inlined step sees a constant `present`: its loops
+        // unroll and its per-unit conditions fold away, as in the main loop. With a variable
+        // count this last step cost as much as several whole steps (a 576-wide row, 18
+        // blocks, is two whole steps and this one).
+        acc = match units - $base {
+            0 => acc,
+            1 => {
+                let $present = 1;
+                add_present(acc, $terms, $present)
+            }
+            2 => {
+                let $present = 2;
+                add_present(acc, $terms, $present)
+            }
+            3 => {
+                let $present = 3;
+                add_present(acc, $terms, $present)
+            }
+            4 => {
+                let $present = 4;
+                add_present(acc, $terms, $present)
+            }
+            5 => {
+                let $present = 5;
+                add_present(acc, $terms, $present)
+            }
+            6 => {
+                let $present = 6;
+                add_present(acc, $terms, $present)
+            }
+            7 => {
+                let $present = 7;
+                add_present(acc, $terms, $present)
+            }
+            _ => unreachable!("fewer than eight units remain"),
+        };
         reduce_lanes(acc)
     }};
 }
@@ -145,12 +177,23 @@ pub unsafe fn to_float_int4_g32(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q4_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_0.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_q4_0_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q8_0_q8_0`], same checks and same bits.
@@ -159,12 +202,23 @@ pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    // SAFETY: y holds `units` whole Q8_0 blocks (check_vec_dot).
+    check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q8_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q8_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q8_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q8_0.block_len();
+    // SAFETY: y holds `units` whole Q8_0 blocks (caller contract).
     let sign_trick_exact = unsafe { !any_minus_128(yp, units) };
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe {
             if sign_trick_exact {
                 terms_q8_0_q8_0::<true>(xp, yp, base, present)
@@ -172,7 +226,7 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
                 terms_q8_0_q8_0::<false>(xp, yp, base, present)
             }
         }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q4_1_q8_1`], same checks and same bits.
@@ -181,12 +235,23 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_1_q8_1(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_1_q8_1`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_q4_1_q8_1(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_1.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_q4_1_q8_1(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g32_q8_0`], same checks and same bits.
@@ -195,12 +260,23 @@ pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; base + present ≤ units.
+    check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g32_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g32_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g32_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G32.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); base + present ≤ units.
         unsafe { terms_int4_g32_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g16_q8_0`], same checks and same bits.
@@ -209,13 +285,24 @@ pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole blocks
+    check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g16_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g16_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g16_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G16.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole groups in x and units / 2 whole blocks
         // in y; base + present ≤ units, and both are even (n is a multiple of 32).
         unsafe { terms_int4_g16_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
@@ -224,13 +311,24 @@ pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support AVX2 and F16C (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "avx2,f16c")]
 pub unsafe fn vec_dot_int4_g8_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole blocks
+    check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g8_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g8_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support AVX2 and F16C; `n` must be a multiple of 32 and `xp`, `yp` must
+/// point at the weight and activation rows of `n` elements.
+#[target_feature(enable = "avx2,f16c")]
+pub(crate) unsafe fn dot_int4_g8_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G8.block_len();
+    dot_in_steps_of_eight!(units, |base, present| {
+        // SAFETY: the rows hold `units` whole groups in x and units / 4 whole blocks
         // in y; base + present ≤ units, and both are multiples of 4 (n is a multiple of 32).
         unsafe { terms_int4_g8_q8_0(xp, yp, base, present) }
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -383,23 +481,33 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
     const BLOCK: usize = int4_block_bytes(16);
     let first_activation = base / 2;
     let activation_blocks = present.min(LANES) / 2;
-    let low_nibbles = _mm_set1_epi8(0x0F);
     let mut isums = [_mm256_setzero_si256(); 4];
     let mut asums = [_mm256_setzero_si256(); 4];
+    // Per 128-bit lane: one group's eight nibble bytes, twice; the second copy is shifted
+    // down by 4 (64-bit lane counts), which puts low then high nibbles in element order.
+    let twice = _mm256_setr_epi8(
+        4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11, //
+        8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,
+    );
+    let nibble_shift = _mm256_setr_epi64x(0, 4, 0, 4);
+    let low_nibbles_256 = _mm256_set1_epi8(0x0F);
     for k in 0..activation_blocks {
-        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present.
+        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present. The
+        // low lane reads group 2k's whole block and group 2k + 1's scales; the high lane
+        // the last 4 nibble bytes of group 2k and group 2k + 1's whole block: both inside
+        // the two groups.
         let (group_pair, a) = unsafe {
-            let first = xp.add((base + 2 * k) * BLOCK + 4);
-            let q0 = _mm_loadl_epi64(first.cast());
-            let q1 = _mm_loadl_epi64(first.add(BLOCK).cast());
+            let first = xp.add((base + 2 * k) * BLOCK);
+            let pair = _mm256_set_m128i(
+                _mm_loadu_si128(first.add(BLOCK - 4).cast()),
+                _mm_loadu_si128(first.cast()),
+            );
             let a =
                 _mm256_loadu_si256(yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast());
-            (_mm_unpacklo_epi64(q0, q1), a)
+            (_mm256_shuffle_epi8(pair, twice), a)
         };
         // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
-        let lo = _mm_and_si128(group_pair, low_nibbles);
-        let hi = _mm_and_si128(_mm_srli_epi16(group_pair, 4), low_nibbles);
-        let q = _mm256_set_m128i(_mm_unpackhi_epi64(lo, hi), _mm_unpacklo_epi64(lo, hi));
+        let q = _mm256_and_si256(_mm256_srlv_epi64(group_pair, nibble_shift), low_nibbles_256);
         isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
         asums[k] = sum_i8(a);
     }
