@@ -12,10 +12,13 @@ pub struct Raw {
     id: &'static str,
     bytes: usize,
     summary: &'static str,
-    decode: fn(&[u8], &mut [f32]),
+    decode: RowDecoder,
     /// `None` for the carried-through types.
-    encode: Option<fn(&[f32], &mut [u8])>,
+    encode: Option<RowEncoder>,
 }
+
+type RowDecoder = fn(&[u8], &mut [f32]);
+type RowEncoder = fn(&[f32], &mut [u8]);
 
 /// Registry order: the three float codecs, then the carried-through types.
 pub static CODECS: [Raw; 16] = [
