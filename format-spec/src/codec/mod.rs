@@ -89,7 +89,6 @@ pub fn find(id: &str) -> Option<&'static dyn Codec> {
 pub fn all() -> Vec<&'static dyn Codec> {
     let mut v: Vec<&'static dyn Codec> = Vec::new();
     v.extend(raw::CODECS.iter().map(|c| c as &'static dyn Codec));
-    v.extend(raw::ELEMENTS.iter().map(|c| c as &'static dyn Codec));
     v.extend(ggml::all());
     v.extend(int4::all());
     v

@@ -94,13 +94,60 @@ pub fn encode_group_opt_v1(x: &[f32], block: &mut [u8]) -> Result<(), Int4Error>
 /// elements, `x' = q·d + m` as an f32 multiply then an f32 add.
 pub fn decode_block(block: &[u8], out: &mut [f32], n: usize) -> Result<(), Int4Error> {
     check_geometry(n, out.len(), block.len())?;
-    let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
-    let m = f16::from_le_bytes([block[2], block[3]]).to_f32();
-    let half = n / 2;
-    for (i, y) in out.iter_mut().enumerate() {
-        let byte = block[4 + i % half];
-        let q = if i < half { byte & 0x0F } else { byte >> 4 };
-        *y = dequantize(q, d, m);
+    let (d, m) = scale_and_min(block);
+    let nibbles = &block[4..];
+    // Elements `0..n/2` are the low nibbles in byte order, the rest the high nibbles: two
+    // straight loops instead of an index split per element.
+    let (low, high) = out.split_at_mut(out.len().min(n / 2));
+    for (y, &byte) in low.iter_mut().zip(nibbles) {
+        *y = dequantize(byte & 0x0F, d, m);
+    }
+    for (y, &byte) in high.iter_mut().zip(nibbles) {
+        *y = dequantize(byte >> 4, d, m);
+    }
+    Ok(())
+}
+
+/// Decodes a row of `dst.len()` elements from its blocks of `2 * HALF` elements each;
+/// `src` must hold exactly `ceil(dst.len() / (2 * HALF))` blocks (the caller checks).
+/// Whole groups go through fixed-size arrays so the compiler can vectorise the same
+/// per-element multiply then add as [`decode_block`]; the partial last group goes through
+/// [`decode_block`] itself.
+pub(super) fn decode_row_blocks<const HALF: usize>(
+    src: &[u8],
+    dst: &mut [f32],
+) -> Result<(), Int4Error> {
+    let n = 2 * HALF;
+    let block_len = block_bytes(n);
+    let mut blocks = src.chunks_exact(block_len);
+    let mut groups = dst.chunks_exact_mut(n);
+    // Groups first: `zip` pulls its left side first, and the left side must be the one that
+    // runs out, or the partial group's block would be consumed and lost.
+    for (out, block) in (&mut groups).zip(&mut blocks) {
+        let (d, m) = scale_and_min(block);
+        let Ok(nibbles) = <&[u8; HALF]>::try_from(&block[4..]) else {
+            return Err(Int4Error::Geometry {
+                group: n,
+                elements: n,
+                block_bytes: block.len(),
+            });
+        };
+        let (low, high) = out.split_at_mut(HALF);
+        for (y, &byte) in low.iter_mut().zip(nibbles) {
+            *y = dequantize(byte & 0x0F, d, m);
+        }
+        for (y, &byte) in high.iter_mut().zip(nibbles) {
+            *y = dequantize(byte >> 4, d, m);
+        }
+    }
+    let tail = groups.into_remainder();
+    if !tail.is_empty() {
+        let block = blocks.next().ok_or(Int4Error::Geometry {
+            group: n,
+            elements: tail.len(),
+            block_bytes: 0,
+        })?;
+        decode_block(block, tail, n)?;
     }
     Ok(())
 }
@@ -208,6 +255,14 @@ fn pack(d: f16, m: f16, q: &[u8], block: &mut [u8]) {
     for (j, byte) in block[4..4 + half].iter_mut().enumerate() {
         *byte = q[j] | (q[j + half] << 4);
     }
+}
+
+/// `d` and `m` of a block, widened to f32 (exact).
+#[inline]
+fn scale_and_min(block: &[u8]) -> (f32, f32) {
+    let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
+    let m = f16::from_le_bytes([block[2], block[3]]).to_f32();
+    (d, m)
 }
 
 fn check_geometry(n: usize, elements: usize, bytes: usize) -> Result<(), Int4Error> {
@@ -337,6 +392,65 @@ mod tests {
         assert!(decode_block(&block, &mut out, 16).is_err());
         assert!(decode_block(&block, &mut out[..0], 16).is_err());
         assert!(decode_block(&block[..8], &mut out[..8], 16).is_err());
+    }
+
+    /// The element-at-a-time reading of SPEC.md §7.4.3, kept as the yardstick for the
+    /// split-loop decoders.
+    fn decode_by_index(block: &[u8], out: &mut [f32], n: usize) {
+        let d = f16::from_le_bytes([block[0], block[1]]).to_f32();
+        let m = f16::from_le_bytes([block[2], block[3]]).to_f32();
+        for (i, y) in out.iter_mut().enumerate() {
+            let byte = block[4 + i % (n / 2)];
+            let q = if i < n / 2 { byte & 0x0F } else { byte >> 4 };
+            *y = q as f32 * d + m;
+        }
+    }
+
+    #[test]
+    fn split_loops_match_the_element_by_element_reading() {
+        // Scales and minimums across subnormals, the largest finite, infinities and NaNs
+        // (no encoder writes the last two, but the decoder must follow IEEE rules on them).
+        let params: [u16; 10] = [
+            0x0000, 0x8000, 0x0001, 0x03ff, 0x3c00, 0xb555, 0x7bff, 0x7c00, 0xfc00, 0x7e01,
+        ];
+        let mut state = 0x9e37_79b9u32;
+        for n in GROUP_SIZES {
+            let len = block_bytes(n);
+            let rows = 3;
+            for &d in &params {
+                for &m in &params {
+                    let mut src = vec![0u8; rows * len];
+                    for block in src.chunks_exact_mut(len) {
+                        block[0..2].copy_from_slice(&d.to_le_bytes());
+                        block[2..4].copy_from_slice(&m.to_le_bytes());
+                        for b in &mut block[4..] {
+                            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                            *b = (state >> 24) as u8;
+                        }
+                    }
+                    for row_len in [rows * n, rows * n - 1, (rows - 1) * n + 1] {
+                        let mut want = vec![0f32; row_len];
+                        for (block, out) in src.chunks_exact(len).zip(want.chunks_mut(n)) {
+                            decode_by_index(block, out, n);
+                        }
+                        let mut got = vec![0f32; row_len];
+                        match n {
+                            8 => decode_row_blocks::<4>(&src, &mut got),
+                            16 => decode_row_blocks::<8>(&src, &mut got),
+                            _ => decode_row_blocks::<16>(&src, &mut got),
+                        }
+                        .unwrap();
+                        let mut one = vec![0f32; row_len];
+                        for (block, out) in src.chunks_exact(len).zip(one.chunks_mut(n)) {
+                            decode_block(block, out, n).unwrap();
+                        }
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&got), bits(&want), "row n={n} d={d:04x} m={m:04x}");
+                        assert_eq!(bits(&one), bits(&want), "block n={n} d={d:04x} m={m:04x}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

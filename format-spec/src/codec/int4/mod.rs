@@ -117,11 +117,18 @@ impl Codec for Int4Codec {
 
     fn decode_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
         check_len(self.id, self.row_bytes(dst.len() as u64)?, src.len())?;
-        let blocks = src.chunks_exact(block_bytes(self.group));
-        for (block, out) in blocks.zip(dst.chunks_mut(self.group)) {
-            decode_block(block, out, self.group).map_err(|e| self.internal(e))?;
+        // One monomorphised loop per group size (HALF = n/2).
+        match self.group {
+            8 => group::decode_row_blocks::<4>(src, dst),
+            16 => group::decode_row_blocks::<8>(src, dst),
+            32 => group::decode_row_blocks::<16>(src, dst),
+            n => Err(Int4Error::Geometry {
+                group: n,
+                elements: dst.len(),
+                block_bytes: src.len(),
+            }),
         }
-        Ok(())
+        .map_err(|e| self.internal(e))
     }
 
     fn encode_row(&self, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
