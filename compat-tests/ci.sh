@@ -33,6 +33,8 @@ command -v c++ >/dev/null || need_apt+=(g++)
 command -v dpkg-deb >/dev/null || need_apt+=(dpkg)
 command -v flock >/dev/null || need_apt+=(util-linux)
 command -v objdump >/dev/null || need_apt+=(binutils)
+# compat-tests/plugin/build_patched.sh applies the ggml patch with patch(1).
+command -v patch >/dev/null || need_apt+=(patch)
 # apt-get download of the pinned text needs current package lists anyway.
 apt-get update -q >/dev/null || fail "apt-get update: Debian's archive unreachable"
 if ((${#need_apt[@]})); then
