@@ -37,6 +37,16 @@ pub enum CodecError {
     },
     #[error("codec {codec} cannot encode this input: {detail}")]
     OutOfRange { codec: &'static str, detail: String },
+    #[error(
+        "codec {codec}: element position {position} of the row is padding of its last group and \
+         holds code {code}, where an encoder must store 0 (row byte {byte})"
+    )]
+    NonZeroPaddingCode {
+        codec: &'static str,
+        position: u64,
+        byte: u64,
+        code: u8,
+    },
 }
 
 /// One codec: its layout and its reference (scalar, obviously correct) encoder/decoder.
@@ -49,6 +59,20 @@ pub trait Codec: Send + Sync {
 
     /// Bytes one row of `row_len` elements occupies, or why such a row cannot be stored.
     fn row_bytes(&self, row_len: u64) -> Result<u64, CodecError>;
+
+    /// Whether stored rows of `row_len` elements carry bits beyond their values that the
+    /// spec constrains (see `check_stored_row`); lets `validate` skip every other tensor.
+    fn has_stored_row_rules(&self, _row_len: u64) -> bool {
+        false
+    }
+
+    /// The rules a stored row must follow beyond its length, for `validate`: decoders
+    /// ignore these bits, so a file breaking them still decodes, but no conforming encoder
+    /// wrote it (SPEC.md §7.4.1: an int4 row's partial last group has code 0 in its padding
+    /// positions). `row.len() == row_bytes(row_len)`.
+    fn check_stored_row(&self, _row: &[u8], _row_len: u64) -> Result<(), CodecError> {
+        Ok(())
+    }
 
     /// Decode one row: `src.len() == row_bytes(dst.len())`.
     fn decode_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError>;

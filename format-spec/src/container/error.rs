@@ -173,6 +173,14 @@ pub enum ErrorKind {
         expected: u64,
         actual: u64,
     },
+    #[error("tensor {tensor:?}, row {row} (file offset {offset}): {source}")]
+    StoredRow {
+        tensor: String,
+        row: u64,
+        offset: u64,
+        #[source]
+        source: CodecError,
+    },
     #[error("tensor {tensor:?}: {source}")]
     Codec {
         tensor: String,

@@ -104,11 +104,13 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
     }
 
     /// The codec-level rules of SPEC.md §5.4 and §6: every codec id known to this build,
-    /// every payload exactly as long as its codec and shape require, padding all zero.
+    /// every payload exactly as long as its codec and shape require, padding all zero, and
+    /// each codec's rules for the bits of a stored row that decoders ignore (§7.4.1).
     /// Returns the first violation in file order.
     pub fn validate(&self) -> Result<(), Error> {
         for t in &self.header.tensors {
-            self.check_codec(t)?;
+            let c = self.check_codec(t)?;
+            self.check_stored_rows(t, c)?;
         }
         let mut pos = PREAMBLE_LEN;
         for t in &self.header.tensors {
@@ -240,6 +242,30 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
             }));
         }
         Ok(c)
+    }
+
+    /// Runs after `check_codec`, so the payload is exactly `rows × row_bytes` long and in
+    /// bounds.
+    fn check_stored_rows(&self, t: &TensorInfo, c: &dyn codec::Codec) -> Result<(), Error> {
+        let Some((rows, row_len)) = codec::rows_of(&t.shape) else {
+            return Ok(());
+        };
+        if rows == 0 || !c.has_stored_row_rules(row_len) {
+            return Ok(());
+        }
+        let row_bytes = t.length / rows;
+        let payload = &self.data.as_ref()[t.offset as usize..(t.offset + t.length) as usize];
+        for (row, bytes) in payload.chunks_exact(row_bytes as usize).enumerate() {
+            c.check_stored_row(bytes, row_len).map_err(|source| {
+                self.err(ErrorKind::StoredRow {
+                    tensor: t.name.clone(),
+                    row: row as u64,
+                    offset: t.offset + row as u64 * row_bytes,
+                    source,
+                })
+            })?;
+        }
+        Ok(())
     }
 
     fn check_zero(&self, from: u64, to: u64) -> Result<(), Error> {

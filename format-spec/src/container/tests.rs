@@ -433,6 +433,82 @@ fn payload_checksum_mismatch_names_tensor() {
     }
 }
 
+/// SPEC.md §7.4.1: an int4 row whose last group is partial stores code 0 in the padding
+/// positions; decoders ignore them, `validate` names the tensor, row and element.
+#[test]
+fn int4_padding_codes_must_be_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let codec = crate::codec::find("int4_g16_fp16_v1").unwrap();
+    // Rows of 20 elements: one whole group of 16, then 4 real elements and 12 of padding.
+    let xs: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+    let row_bytes = codec.row_bytes(20).unwrap() as usize;
+    let mut payload = vec![0u8; 2 * row_bytes];
+    for (src, dst) in xs.chunks(20).zip(payload.chunks_mut(row_bytes)) {
+        codec.encode_row(src, dst).unwrap();
+    }
+    let write = |name: &str, payload: &[u8]| {
+        let path = dir.path().join(name);
+        let mut w = Writer::create(&path).unwrap();
+        w.add_tensor(desc("w", &[2, 20], "int4_g16_fp16_v1"), payload)
+            .unwrap();
+        w.finish(vec![]).unwrap();
+        std::fs::read(&path).unwrap()
+    };
+    let good = write("good.hct", &payload);
+    Container::from_bytes(good, "good")
+        .unwrap()
+        .validate()
+        .unwrap();
+
+    // Row 1's last block (12 bytes: d, m, 8 code bytes): group position 4, the first
+    // padding position (row element 16 + 4 = 20), is the low nibble of block byte 4 + 4.
+    let last_block = 2 * row_bytes - 12;
+    let mut bad = payload.clone();
+    bad[last_block + 4 + 4] |= 0x03;
+    let decoded_bad = {
+        let mut out = [0f32; 20];
+        codec.decode_row(&bad[row_bytes..], &mut out).unwrap();
+        out
+    };
+    let mut decoded_good = [0f32; 20];
+    codec
+        .decode_row(&payload[row_bytes..], &mut decoded_good)
+        .unwrap();
+    assert_eq!(decoded_bad, decoded_good, "decoders ignore padding codes");
+    let file = write("bad.hct", &bad);
+    let c = Container::from_bytes(file, "bad").unwrap();
+    let t_offset = c.tensors()[0].offset;
+    match c.validate().unwrap_err().kind {
+        ErrorKind::StoredRow {
+            tensor,
+            row,
+            offset,
+            source: crate::codec::CodecError::NonZeroPaddingCode { position, code, .. },
+        } => {
+            assert_eq!((tensor.as_str(), row, position, code), ("w", 1, 20, 3));
+            assert_eq!(offset, t_offset + row_bytes as u64);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    // Row 0, group position 15 (row element 31): the high nibble of block byte 4 + 7.
+    let mut bad = payload.clone();
+    bad[row_bytes - 12 + 4 + 7] |= 0x50;
+    let c = Container::from_bytes(write("bad2.hct", &bad), "bad2").unwrap();
+    assert!(matches!(
+        c.validate().unwrap_err().kind,
+        ErrorKind::StoredRow {
+            row: 0,
+            source: crate::codec::CodecError::NonZeroPaddingCode {
+                position: 31,
+                code: 5,
+                ..
+            },
+            ..
+        }
+    ));
+}
+
 #[test]
 fn nonzero_padding_is_refused() {
     let mut b = valid_bytes();

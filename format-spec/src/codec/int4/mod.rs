@@ -115,6 +115,39 @@ impl Codec for Int4Codec {
             })
     }
 
+    fn has_stored_row_rules(&self, row_len: u64) -> bool {
+        row_len % self.group as u64 != 0
+    }
+
+    /// SPEC.md §7.4.1: the padding positions `r … n−1` of a partial last group hold code 0.
+    fn check_stored_row(&self, row: &[u8], row_len: u64) -> Result<(), CodecError> {
+        check_len(self.id, self.row_bytes(row_len)?, row.len())?;
+        let n = self.group;
+        let real = (row_len % n as u64) as usize;
+        if real == 0 {
+            return Ok(());
+        }
+        let block_start = row.len() - block_bytes(n);
+        let half = n / 2;
+        for j in real..n {
+            let byte = block_start + 4 + j % half;
+            let code = if j < half {
+                row[byte] & 0x0f
+            } else {
+                row[byte] >> 4
+            };
+            if code != 0 {
+                return Err(CodecError::NonZeroPaddingCode {
+                    codec: self.id,
+                    position: row_len - real as u64 + j as u64,
+                    byte: byte as u64,
+                    code,
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn decode_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
         check_len(self.id, self.row_bytes(dst.len() as u64)?, src.len())?;
         // One monomorphised loop per group size (HALF = n/2).
