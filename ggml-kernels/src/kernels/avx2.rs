@@ -298,11 +298,28 @@ pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 #[target_feature(enable = "avx2,f16c")]
 pub(crate) unsafe fn dot_int4_g16_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
     let units = n / WeightFormat::Int4G16.block_len();
-    dot_in_steps_of_eight!(units, |base, present| {
-        // SAFETY: the rows hold `units` whole groups in x and units / 2 whole blocks
-        // in y; base + present ≤ units, and both are even (n is a multiple of 32).
-        unsafe { terms_int4_g16_q8_0(xp, yp, base, present) }
-    })
+    // The steps keep the lanes in the order [u0, u2, u4, u6, u1, u3, u5, u7] (mod 8), the
+    // order in which one step's groups come out of its reductions; lanes are independent, so
+    // one permute at the end restores the reference's lanes before its reduction.
+    let mut acc = _mm256_setzero_ps();
+    let mut base = 0usize;
+    while units - base >= LANES {
+        // SAFETY: the rows hold `units` whole groups in x and units / 2 whole blocks in y;
+        // base + 8 ≤ units and base is even.
+        acc = _mm256_add_ps(acc, unsafe { terms_int4_g16_q8_0(xp, yp, base, LANES) });
+        base += LANES;
+    }
+    // SAFETY (each arm): as above, with base + present = units, both even (n is a multiple of
+    // 32). One arm per count so that each inlined step sees a constant count.
+    acc = match units - base {
+        0 => acc,
+        2 => add_present_by_pairs(acc, unsafe { terms_int4_g16_q8_0(xp, yp, base, 2) }, 1),
+        4 => add_present_by_pairs(acc, unsafe { terms_int4_g16_q8_0(xp, yp, base, 4) }, 2),
+        6 => add_present_by_pairs(acc, unsafe { terms_int4_g16_q8_0(xp, yp, base, 6) }, 3),
+        _ => unreachable!("an even number of groups below eight remains"),
+    };
+    let natural = _mm256_permutevar8x32_ps(acc, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    reduce_lanes(natural)
 }
 
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
@@ -469,8 +486,9 @@ unsafe fn terms_int4_g32_q8_0(xp: *const u8, yp: *const u8, base: usize, present
     int4_term(dx, mx, dy, isum, asum)
 }
 
-/// int4 g16 · Q8_0: lane k is the int4 term of group base + k. Eight g16 groups are four
-/// activation blocks of two groups each.
+/// int4 g16 · Q8_0: the int4 terms of groups base + [0, 2, 4, 6, 1, 3, 5, 7] in lanes
+/// 0..8, the order [`sum_each_half_of_four_unordered`] leaves them in. Eight g16 groups are four
+/// activation blocks of two groups each: group base + 2k + h meets half h of block base / 2 + k.
 ///
 /// # Safety
 /// `base` and `present` (≤ 8) must be even and groups base..base + present whole blocks of
@@ -483,6 +501,11 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
     let activation_blocks = present.min(LANES) / 2;
     let mut isums = [_mm256_setzero_si256(); 4];
     let mut asums = [_mm256_setzero_si256(); 4];
+    // Bytes 0..16 of each group pair: the first group's (d, m) in word 0, the second's in
+    // word 3; zero for absent pairs.
+    let mut pair_heads = [_mm_setzero_ps(); 4];
+    // The four activation scales, block k's fp16 bits at bits 16k.
+    let mut dy_bits = 0u64;
     // Per 128-bit lane: one group's eight nibble bytes, twice; the second copy is shifted
     // down by 4 (64-bit lane counts), which puts low then high nibbles in element order.
     let twice = _mm256_setr_epi8(
@@ -496,40 +519,44 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
         // low lane reads group 2k's whole block and group 2k + 1's scales; the high lane
         // the last 4 nibble bytes of group 2k and group 2k + 1's whole block: both inside
         // the two groups.
-        let (group_pair, a) = unsafe {
+        let (head, group_pair, a, dy) = unsafe {
             let first = xp.add((base + 2 * k) * BLOCK);
-            let pair = _mm256_set_m128i(
-                _mm_loadu_si128(first.add(BLOCK - 4).cast()),
-                _mm_loadu_si128(first.cast()),
-            );
-            let a =
-                _mm256_loadu_si256(yp.add((first_activation + k) * Q8_0_BLOCK_BYTES + 2).cast());
-            (_mm256_shuffle_epi8(pair, twice), a)
+            let head = _mm_loadu_si128(first.cast());
+            let pair = _mm256_set_m128i(_mm_loadu_si128(first.add(BLOCK - 4).cast()), head);
+            let yb = yp.add((first_activation + k) * Q8_0_BLOCK_BYTES);
+            let a = _mm256_loadu_si256(yb.add(2).cast());
+            let dy = yb.cast::<u16>().read_unaligned();
+            (head, _mm256_shuffle_epi8(pair, twice), a, dy)
         };
+        pair_heads[k] = _mm_castsi128_ps(head);
+        dy_bits |= u64::from(dy) << (16 * k);
         // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
         let q = _mm256_and_si256(_mm256_srlv_epi64(group_pair, nibble_shift), low_nibbles_256);
         isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
         asums[k] = sum_i8(a);
     }
-    let isum = _mm256_cvtepi32_ps(sum_each_half_of_four(&isums));
-    let asum = _mm256_cvtepi32_ps(sum_each_half_of_four(&asums));
-    // SAFETY: the scales of the present groups and blocks only are read (caller contract).
-    let ((dx, mx), dy) = unsafe {
-        let h = |k: usize| {
-            if k < activation_blocks {
-                yp.add((first_activation + k) * Q8_0_BLOCK_BYTES)
-                    .cast::<i16>()
-                    .read_unaligned()
-            } else {
-                0
-            }
-        };
-        let (h0, h1, h2, h3) = (h(0), h(1), h(2), h(3));
-        (
-            load_f16_pairs_x8(xp.add(base * BLOCK), BLOCK, present),
-            _mm256_cvtph_ps(_mm_setr_epi16(h0, h0, h1, h1, h2, h2, h3, h3)),
-        )
-    };
+    let isum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&isums));
+    let asum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&asums));
+    // (d, m) words of groups 0..4 and 4..8: words 0 and 3 of each pair head.
+    let heads_01 = _mm_shuffle_ps(pair_heads[0], pair_heads[1], 0b11_00_11_00);
+    let heads_23 = _mm_shuffle_ps(pair_heads[2], pair_heads[3], 0b11_00_11_00);
+    let words = _mm256_castps_si256(_mm256_set_m128(heads_23, heads_01));
+    // Within each 128-bit half (groups g..g + 4): [d0, d2, d1, d3, m0, m2, m1, m3] of it, so
+    // that 32-bit word j of the whole holds the pair (d|m of groups) below.
+    let gather = _mm256_setr_epi8(
+        0, 1, 8, 9, 4, 5, 12, 13, 2, 3, 10, 11, 6, 7, 14, 15, //
+        0, 1, 8, 9, 4, 5, 12, 13, 2, 3, 10, 11, 6, 7, 14, 15,
+    );
+    // Words [d0d2, d1d3, m0m2, m1m3, d4d6, d5d7, m4m6, m5m7] → d of groups
+    // [0, 2, 4, 6, 1, 3, 5, 7], then m of the same.
+    let ordered = _mm256_permutevar8x32_epi32(
+        _mm256_shuffle_epi8(words, gather),
+        _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+    );
+    let dx = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
+    let mx = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
+    // Groups 2k and 2k + 1 both meet block k: lanes k and 4 + k.
+    let dy = _mm256_cvtph_ps(_mm_set1_epi64x(dy_bits as i64));
     int4_term(dx, mx, dy, isum, asum)
 }
 
@@ -671,6 +698,17 @@ unsafe fn int4_term(dx: __m256, mx: __m256, dy: __m256, isum: __m256, asum: __m2
 unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let present = _mm256_cmpgt_epi32(_mm256_set1_epi32(present as i32), lane);
+    _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
+}
+
+/// `acc + terms` in the lanes of the first `pairs` group pairs of a g16 step (lanes in the
+/// order of [`terms_int4_g16_q8_0`]: lanes k and 4 + k hold pair k), `acc` unchanged in the
+/// others.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn add_present_by_pairs(acc: __m256, terms: __m256, pairs: usize) -> __m256 {
+    let pair = _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3);
+    let present = _mm256_cmpgt_epi32(_mm256_set1_epi32(pairs as i32), pair);
     _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
 }
 
@@ -909,16 +947,12 @@ unsafe fn sum_each_of_eight(v: &[__m256i; 8]) -> __m256i {
     )
 }
 
-/// Each `v[k]` holds two units (lanes 0..4 and 4..8); lane j of the result is the sum of
-/// unit j, units numbered 2k, 2k + 1.
+/// Each `v[k]` holds two units (lanes 0..4 and 4..8); the result holds the sums of units
+/// [0, 2, 4, 6, 1, 3, 5, 7], units numbered 2k, 2k + 1.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn sum_each_half_of_four(v: &[__m256i; 4]) -> __m256i {
-    let h01 = _mm256_hadd_epi32(v[0], v[1]);
-    let h23 = _mm256_hadd_epi32(v[2], v[3]);
-    // [u0, u2, u4, u6 | u1, u3, u5, u7]
-    let interleaved = _mm256_hadd_epi32(h01, h23);
-    _mm256_permutevar8x32_epi32(interleaved, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+unsafe fn sum_each_half_of_four_unordered(v: &[__m256i; 4]) -> __m256i {
+    _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]))
 }
 
 /// Each `v[k]` holds four units of two lanes each; lane j of the result is the sum of unit
