@@ -34,7 +34,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
-# The fixed evaluation setting (DESIGN.md): 16 chunks of 256 tokens, 2 threads. llama-perplexity
+# The fixed evaluation setting: 16 chunks of 256 tokens, 2 threads. llama-perplexity
 # is deterministic for a fixed thread count on a given build and CPU; other thread counts can
 # change the last digits (the reductions are split differently).
 PPL_CTX = 256

@@ -223,7 +223,7 @@ build_llama_stock() {
     log "building llama.cpp (stock) in $STOCK_DIR/build: takes about 9 minutes on 2 cores"
     mkdir -p "$STOCK_DIR"
     local t0=$SECONDS
-    # The recipe DESIGN.md measured, plus shared ggml libraries for linking test programs and the
+    # The plain CPU release recipe (about 8.5 minutes on 2 idle cores), plus shared ggml libraries for linking test programs and the
     # tests target for ggml's own kernel benchmark. ggml's compile flags are left as upstream sets them.
     PATH="$TOOLS_VENV/bin:$PATH" cmake -S "$SRC_DIR" -B "$STOCK_DIR/build" -G Ninja \
         -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=ON \

@@ -23,7 +23,7 @@ fn smollm2_baseline_perplexity_is_sane_and_matches_itself() {
     let base = env.var("HCT_SMOLLM2_F32").unwrap();
     let plain = run_wrapper(&["ppl", base]).unwrap();
     let ppl = number(&plain, "ppl");
-    // DESIGN.md measured about 22 on English prose for this model; anything far outside means the
+    // About 22 on English prose for this model (measured with this build and setting); anything far outside means the
     // model, the text or the tool is broken.
     assert!(
         ppl.is_finite() && (5.0..80.0).contains(&ppl),

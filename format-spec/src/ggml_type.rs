@@ -69,6 +69,36 @@ pub const GGML_TYPES: &[GgmlType] = &[
     t(42, "q2_0", 64, 18),
 ];
 
+impl GgmlType {
+    /// The live type whose ggml name is `name` (exact spelling, e.g. `q4_K`), usable in
+    /// constants: the kernels crate takes its block geometry from here.
+    pub const fn named(name: &str) -> Option<GgmlType> {
+        let mut i = 0;
+        while i < GGML_TYPES.len() {
+            if const_str_eq(GGML_TYPES[i].name, name) {
+                return Some(GGML_TYPES[i]);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Ids that ggml once had and removed; files carrying them are refused by name.
 pub const RETIRED_GGML_TYPES: &[(u32, &str)] = &[
     (4, "q4_2"),

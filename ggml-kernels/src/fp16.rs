@@ -1,7 +1,7 @@
 //! IEEE binary16 ↔ binary32, exact and branch-light, for the scalar kernels.
 //!
 //! The kernels convert their own scales instead of calling `half`'s slice conversion
-//! (measured about 4x slower than F16C in a default build, DESIGN.md). Widening is exact,
+//! (measured about 4x slower than F16C in a default build). Widening is exact,
 //! so the scalar path, F16C's `vcvtph2ps` and NEON's `fcvtl` agree on every finite input.
 //! A signalling NaN comes out quiet, as both instructions deliver it.
 

@@ -36,6 +36,7 @@ use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::registry::{for_each_codec, CodecIndex, N_CODECS};
 use crate::traits::{self, FromFloatFn, ToFloatFn, VecDotFn};
 
 /// Mirror of ggml's `struct ggml_type_traits` (`ggml/include/ggml.h` of the pinned ggml
@@ -157,6 +158,13 @@ pub struct Registered {
     pub slot: c_int,
 }
 
+/// Whether the plugin registers `codec_id` with ggml: a codec with kernels here that a plugin
+/// GGUF carries as an extension type (`hct-format` decides: a block layout and no built-in
+/// ggml type). ggml's own types keep ggml's kernels.
+pub fn is_extension_codec(codec_id: &str) -> bool {
+    hct_format::gguf::extension::extension_block_geometry(codec_id).is_some()
+}
+
 /// Register every HCT codec that has a ggml block layout and no built-in ggml type. Calling
 /// it again re-registers the same names into the same slots (ggml keys them by name).
 pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>, RegisterError> {
@@ -180,17 +188,20 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
         )
     };
 
-    let mut done = Vec::with_capacity(EXT_CODECS.len());
-    for ext in &EXT_CODECS {
-        let t = traits::traits_for(ext.codec).expect("every extension codec has kernels");
+    let mut done = Vec::new();
+    for (index, t) in traits::all_traits().iter().enumerate() {
+        if !is_extension_codec(t.codec_id) {
+            continue;
+        }
+        let counted = &COUNTED[index];
         let base = GgmlTypeTraits {
-            type_name: ext.c_name.as_ptr(),
+            type_name: counted.c_name.as_ptr(),
             blck_size: t.block_size as i64,
             blck_size_interleave: 0,
             type_size: t.type_size as usize,
             is_quantized: true,
             to_float: Some(if counting {
-                ext.to_float_counted
+                counted.to_float
             } else {
                 t.to_float
             }),
@@ -201,13 +212,13 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
         // ggml answers GGML_TYPE_COUNT when it refuses, which is not an extension slot.
         // SAFETY: a plain query on an int.
         if !unsafe { is_ext(slot) } {
-            return Err(RegisterError::Refused { codec: ext.codec });
+            return Err(RegisterError::Refused { codec: t.codec_id });
         }
         let cpu = match mode {
             PluginMode::Fast => GgmlTypeTraitsCpu {
                 from_float: None,
                 vec_dot: Some(if counting {
-                    ext.vec_dot_counted
+                    counted.vec_dot
                 } else {
                     t.vec_dot
                 }),
@@ -223,10 +234,10 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
         };
         // SAFETY: slot was just returned by ggml; the record is valid and copied.
         if !unsafe { set_cpu(slot, &cpu) } {
-            return Err(RegisterError::CpuRefused { codec: ext.codec });
+            return Err(RegisterError::CpuRefused { codec: t.codec_id });
         }
         done.push(Registered {
-            codec: ext.codec,
+            codec: t.codec_id,
             slot,
         });
     }
@@ -238,7 +249,7 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
 }
 
 /// Register the codecs with the mode from `HCT_PLUGIN_MODE` (counting when
-/// `HCT_PLUGIN_STATS` is set). Returns the number of codecs registered (4), or a negative
+/// `HCT_PLUGIN_STATS` is set). Returns the number of codecs registered, or a negative
 /// code: -1 ggml's registration functions are not in the process (not loaded, or not
 /// patched), -2 ggml refused a type, -3 ggml-cpu refused its kernels, -4 a bad
 /// `HCT_PLUGIN_MODE`, -5 an internal error.
@@ -289,15 +300,19 @@ pub fn stats_json() -> String {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let totals = Counts::sum();
     let mut codecs = Vec::new();
-    for (i, ext) in EXT_CODECS.iter().enumerate() {
+    let extension_codecs = traits::all_traits()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| is_extension_codec(t.codec_id));
+    for (i, t) in extension_codecs {
         let slot = state
             .registered
             .iter()
-            .find(|r| r.codec == ext.codec)
+            .find(|r| r.codec == t.codec_id)
             .map_or("null".to_string(), |r| r.slot.to_string());
         codecs.push(format!(
             "\"{}\":{{\"slot\":{slot},\"vec_dot_calls\":{},\"vec_dot_elements\":{},\"to_float_calls\":{},\"to_float_elements\":{}}}",
-            ext.codec,
+            t.codec_id,
             totals.vec_dot_calls[i],
             totals.vec_dot_elements[i],
             totals.to_float_calls[i],
@@ -323,34 +338,33 @@ pub fn stats_json() -> String {
 // The codecs, their counted entry points, and the counters
 // ---------------------------------------------------------------------------------------
 
-struct ExtCodec {
-    codec: &'static str,
+/// A codec's counted entry points and its name for ggml, generated for every registry entry.
+struct Counted {
     c_name: &'static CStr,
-    to_float_counted: ToFloatFn,
-    vec_dot_counted: VecDotFn,
+    to_float: ToFloatFn,
+    vec_dot: VecDotFn,
 }
 
-/// Per thread, so counting never makes two threads write one cache line.
+/// Per thread, so counting never makes two threads write one cache line. Indexed like the
+/// traits tables (registry order).
 struct Counts<T> {
-    vec_dot_calls: [T; N_EXT],
-    vec_dot_elements: [T; N_EXT],
-    to_float_calls: [T; N_EXT],
-    to_float_elements: [T; N_EXT],
+    vec_dot_calls: [T; N_CODECS],
+    vec_dot_elements: [T; N_CODECS],
+    to_float_calls: [T; N_CODECS],
+    to_float_elements: [T; N_CODECS],
 }
-
-const N_EXT: usize = 4;
 
 impl Counts<u64> {
     fn sum() -> Counts<u64> {
         let mut out = Counts {
-            vec_dot_calls: [0; N_EXT],
-            vec_dot_elements: [0; N_EXT],
-            to_float_calls: [0; N_EXT],
-            to_float_elements: [0; N_EXT],
+            vec_dot_calls: [0; N_CODECS],
+            vec_dot_elements: [0; N_CODECS],
+            to_float_calls: [0; N_CODECS],
+            to_float_elements: [0; N_CODECS],
         };
         let threads = THREADS.lock().unwrap_or_else(|e| e.into_inner());
         for t in threads.iter() {
-            for i in 0..N_EXT {
+            for i in 0..N_CODECS {
                 out.vec_dot_calls[i] += t.vec_dot_calls[i].load(Ordering::Relaxed);
                 out.vec_dot_elements[i] += t.vec_dot_elements[i].load(Ordering::Relaxed);
                 out.to_float_calls[i] += t.to_float_calls[i].load(Ordering::Relaxed);
@@ -366,10 +380,10 @@ static THREADS: Mutex<Vec<&'static Counts<AtomicU64>>> = Mutex::new(Vec::new());
 thread_local! {
     static MINE: &'static Counts<AtomicU64> = {
         let counts: &'static Counts<AtomicU64> = Box::leak(Box::new(Counts {
-            vec_dot_calls: Default::default(),
-            vec_dot_elements: Default::default(),
-            to_float_calls: Default::default(),
-            to_float_elements: Default::default(),
+            vec_dot_calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            vec_dot_elements: std::array::from_fn(|_| AtomicU64::new(0)),
+            to_float_calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            to_float_elements: std::array::from_fn(|_| AtomicU64::new(0)),
         }));
         THREADS.lock().unwrap_or_else(|e| e.into_inner()).push(counts);
         counts
@@ -385,60 +399,56 @@ fn bump(counter: &AtomicU64, by: u64) {
     );
 }
 
-macro_rules! ext_codecs {
-    ($($index:literal: $codec:literal => $to_float:ident, $vec_dot:ident, $to_float_counted:ident, $vec_dot_counted:ident;)*) => {
-        static EXT_CODECS: [ExtCodec; N_EXT] = [$(ExtCodec {
-            codec: $codec,
-            c_name: match CStr::from_bytes_with_nul(concat!($codec, "\0").as_bytes()) {
+/// `to_float` of registry entry `C` on the active backend, counted.
+///
+/// # Safety
+/// ggml's `to_float` contract (see [`crate::traits`]).
+unsafe extern "C" fn counted_to_float<const C: usize>(x: *const c_void, y: *mut f32, k: i64) {
+    let _ = MINE.try_with(|c| {
+        bump(&c.to_float_calls[C], 1);
+        bump(&c.to_float_elements[C], k.max(0) as u64);
+    });
+    // SAFETY: forwarded caller contract.
+    unsafe { (traits::all_traits()[C].to_float)(x, y, k) }
+}
+
+/// `vec_dot` of registry entry `C` on the active backend, counted.
+///
+/// # Safety
+/// ggml's `vec_dot` contract (see [`crate::traits`]).
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn counted_vec_dot<const C: usize>(
+    n: c_int,
+    s: *mut f32,
+    bs: usize,
+    x: *const c_void,
+    bx: usize,
+    y: *const c_void,
+    by: usize,
+    nrc: c_int,
+) {
+    let _ = MINE.try_with(|c| {
+        bump(&c.vec_dot_calls[C], 1);
+        bump(&c.vec_dot_elements[C], n.max(0) as u64);
+    });
+    // SAFETY: forwarded caller contract.
+    unsafe { (traits::all_traits()[C].vec_dot)(n, s, bs, x, bx, y, by, nrc) }
+}
+
+macro_rules! counted_entries {
+    (; $($id:ident => $format:ident,)*) => {
+        [$(Counted {
+            c_name: match CStr::from_bytes_with_nul(concat!(stringify!($id), "\0").as_bytes()) {
                 Ok(c) => c,
                 Err(_) => panic!("codec ids hold no NUL"),
             },
-            to_float_counted: $to_float_counted,
-            vec_dot_counted: $vec_dot_counted,
-        }),*];
-
-        $(
-            /// # Safety
-            /// ggml's `to_float` contract (see [`crate::traits`]).
-            unsafe extern "C" fn $to_float_counted(x: *const c_void, y: *mut f32, k: i64) {
-                let _ = MINE.try_with(|c| {
-                    bump(&c.to_float_calls[$index], 1);
-                    bump(&c.to_float_elements[$index], k.max(0) as u64);
-                });
-                // SAFETY: forwarded caller contract.
-                unsafe { traits::dispatched::$to_float(x, y, k) }
-            }
-
-            /// # Safety
-            /// ggml's `vec_dot` contract (see [`crate::traits`]).
-            #[allow(clippy::too_many_arguments)]
-            unsafe extern "C" fn $vec_dot_counted(
-                n: c_int,
-                s: *mut f32,
-                bs: usize,
-                x: *const c_void,
-                bx: usize,
-                y: *const c_void,
-                by: usize,
-                nrc: c_int,
-            ) {
-                let _ = MINE.try_with(|c| {
-                    bump(&c.vec_dot_calls[$index], 1);
-                    bump(&c.vec_dot_elements[$index], n.max(0) as u64);
-                });
-                // SAFETY: forwarded caller contract.
-                unsafe { traits::dispatched::$vec_dot(n, s, bs, x, bx, y, by, nrc) }
-            }
-        )*
+            to_float: counted_to_float::<{ CodecIndex::$id as usize }>,
+            vec_dot: counted_vec_dot::<{ CodecIndex::$id as usize }>,
+        },)*]
     };
 }
 
-ext_codecs! {
-    0: "int4_g8_fp16_v1" => to_float_g8, vec_dot_g8, to_float_g8_counted, vec_dot_g8_counted;
-    1: "int4_g16_fp16_v1" => to_float_g16, vec_dot_g16, to_float_g16_counted, vec_dot_g16_counted;
-    2: "int4_g32_fp16_v1" => to_float_g32, vec_dot_g32, to_float_g32_counted, vec_dot_g32_counted;
-    3: "int4_opt_v1" => to_float_g16, vec_dot_g16, to_float_opt_counted, vec_dot_opt_counted;
-}
+static COUNTED: [Counted; N_CODECS] = for_each_codec!(counted_entries!());
 
 // ---------------------------------------------------------------------------------------
 // Process state, the constructor and the exit report
@@ -536,26 +546,30 @@ mod tests {
 
     #[test]
     fn every_extension_codec_has_kernels_and_the_gguf_geometry() {
-        for ext in &EXT_CODECS {
-            let t = traits::traits_for(ext.codec).unwrap();
-            assert_eq!(ext.c_name.to_str().unwrap(), ext.codec);
-            assert_eq!(
-                hct_format::gguf::extension::extension_block_geometry(ext.codec),
-                Some((t.block_size, t.type_size)),
-                "{}: the GGUF reader and the kernels agree on the block",
-                ext.codec
-            );
-        }
+        let mine: Vec<&str> = traits::all_traits()
+            .iter()
+            .map(|t| t.codec_id)
+            .filter(|id| is_extension_codec(id))
+            .collect();
         let listed: Vec<&str> = hct_format::gguf::extension::extension_codecs().collect();
-        let mine: Vec<&str> = EXT_CODECS.iter().map(|e| e.codec).collect();
         assert_eq!(listed, mine, "same codecs, same order");
+        for (t, counted) in traits::all_traits().iter().zip(&COUNTED) {
+            assert_eq!(counted.c_name.to_str().unwrap(), t.codec_id);
+            if is_extension_codec(t.codec_id) {
+                assert_eq!(
+                    hct_format::gguf::extension::extension_block_geometry(t.codec_id),
+                    Some((t.block_size, t.type_size)),
+                    "{}: the GGUF reader and the kernels agree on the block",
+                    t.codec_id
+                );
+            }
+        }
     }
 
     #[test]
     fn counted_entry_points_compute_what_the_plain_ones_do_and_count() {
         let mut rng = crate::harness::Rng::new(3);
-        for (i, ext) in EXT_CODECS.iter().enumerate() {
-            let t = traits::traits_for(ext.codec).unwrap();
+        for (i, (t, counted)) in traits::all_traits().iter().zip(&COUNTED).enumerate() {
             let n = 96usize;
             let x = crate::harness::random_weight_row(&mut rng, t.format, n, false);
             let y =
@@ -574,7 +588,7 @@ mod tests {
                     0,
                     1,
                 );
-                (ext.vec_dot_counted)(
+                (counted.vec_dot)(
                     n as c_int,
                     &mut b,
                     0,
@@ -585,13 +599,13 @@ mod tests {
                     1,
                 );
             }
-            assert_eq!(a.to_bits(), b.to_bits(), "{}", ext.codec);
+            assert_eq!(a.to_bits(), b.to_bits(), "{}", t.codec_id);
             let mut fa = vec![0.0f32; n];
             let mut fb = vec![0.0f32; n];
             // SAFETY: x holds the row; fa and fb n floats each.
             unsafe {
                 (t.to_float)(x.as_ptr().cast(), fa.as_mut_ptr(), n as i64);
-                (ext.to_float_counted)(x.as_ptr().cast(), fb.as_mut_ptr(), n as i64);
+                (counted.to_float)(x.as_ptr().cast(), fb.as_mut_ptr(), n as i64);
             }
             assert_eq!(fa, fb);
             let after = Counts::sum();
@@ -603,6 +617,7 @@ mod tests {
         }
         let json = stats_json();
         assert!(json.contains("\"int4_opt_v1\":{\"slot\":null"), "{json}");
+        assert!(!json.contains("ggml_q4_0"), "ggml's own types are not registered: {json}");
     }
 
     #[test]

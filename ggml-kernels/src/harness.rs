@@ -67,7 +67,7 @@ pub(crate) fn check_backend(backend: Backend) {
     let mut rng = Rng::new(0x4843_545F_4B45_524E ^ backend.isa() as u64);
     let mut compared = 0usize;
 
-    for format in WeightFormat::ALL {
+    for &format in WeightFormat::ALL {
         for len in to_float_lengths(format) {
             for specials in [false, true] {
                 for _ in 0..3 {
@@ -144,7 +144,7 @@ pub(crate) fn skip_or_fail(isa: Isa) {
 pub(crate) fn check_reference_against_decoded_math() {
     let scalar = Backend::scalar();
     let mut rng = Rng::new(0x5EED);
-    for format in WeightFormat::ALL {
+    for &format in WeightFormat::ALL {
         for blocks in DOT_BLOCK_COUNTS {
             for _ in 0..4 {
                 let n = blocks * QK;

@@ -22,20 +22,23 @@
 
 use std::fmt;
 
+use hct_format::codec::BlockLayout;
+
 /// Elements per block of every ggml type here and of both activation formats.
 pub const QK: usize = 32;
 
-pub const Q4_0_BLOCK_BYTES: usize = 2 + QK / 2;
-pub const Q4_1_BLOCK_BYTES: usize = 2 + 2 + QK / 2;
-pub const Q8_0_BLOCK_BYTES: usize = 2 + QK;
-pub const Q8_1_BLOCK_BYTES: usize = 2 + 2 + QK;
+pub const Q4_0_BLOCK_BYTES: usize = WeightFormat::Q4_0.block_bytes();
+pub const Q4_1_BLOCK_BYTES: usize = WeightFormat::Q4_1.block_bytes();
+pub const Q8_0_BLOCK_BYTES: usize = WeightFormat::Q8_0.block_bytes();
+pub const Q8_1_BLOCK_BYTES: usize = ActivationFormat::Q8_1.block_bytes();
 
 /// Bytes of one `int4_gN_fp16_v1` block.
 pub const fn int4_block_bytes(group_len: usize) -> usize {
-    2 + 2 + group_len / 2
+    hct_format::codec::int4::block_layout(group_len).bytes as usize
 }
 
-// The sizes ggml's `ggml-common.h` asserts for its structs, and HCT's SPEC.md for its own.
+// The sizes ggml's `ggml-common.h` asserts for its structs, and HCT's SPEC.md for its own:
+// the geometry comes from `hct-format`, and these catch a change there.
 const _: () = assert!(Q4_0_BLOCK_BYTES == 18);
 const _: () = assert!(Q4_1_BLOCK_BYTES == 20);
 const _: () = assert!(Q8_0_BLOCK_BYTES == 34);
@@ -44,16 +47,85 @@ const _: () = assert!(int4_block_bytes(8) == 8);
 const _: () = assert!(int4_block_bytes(16) == 12);
 const _: () = assert!(int4_block_bytes(32) == Q4_1_BLOCK_BYTES);
 
-/// A weight layout the kernels decode and dot. Each has exactly one activation format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WeightFormat {
-    Q4_0,
-    Q4_1,
-    Q8_0,
-    Int4G8,
-    Int4G16,
-    Int4G32,
+/// The block geometry of a ggml type, by ggml's name, from `hct-format`'s type table.
+const fn ggml(name: &str) -> BlockLayout {
+    match hct_format::ggml_type::GgmlType::named(name) {
+        Some(t) => hct_format::codec::ggml::block_layout(t),
+        None => panic!("not a live ggml type"),
+    }
 }
+
+/// What the kernels need to know of a weight layout: its geometry (stated once, in
+/// `hct-format`), its name, and the activation format its `vec_dot` consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatSpec {
+    /// The layout's name: ggml's type name for ggml layouts, `int4_gN` for HCT's int4.
+    pub name: &'static str,
+    pub layout: BlockLayout,
+    pub activation: ActivationFormat,
+}
+
+/// Declares every weight layout the kernels know, once: the enum, its list, its
+/// [`FormatSpec`], and the portable (reference) kernels that every ISA falls back to.
+macro_rules! weight_formats {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $name:literal, $layout:expr, $activation:ident,
+            to_float: $to_float:path, vec_dot: $vec_dot:path;
+    )*) => {
+        /// A weight layout the kernels decode and dot. Each has exactly one activation format.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum WeightFormat {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl WeightFormat {
+            /// Every layout, in declaration order (`format as usize` indexes it).
+            pub const ALL: &'static [WeightFormat] = &[$(WeightFormat::$variant,)*];
+            /// How many layouts there are.
+            pub const COUNT: usize = Self::ALL.len();
+
+            const SPECS: &'static [FormatSpec] = &[$(FormatSpec {
+                name: $name,
+                layout: $layout,
+                activation: ActivationFormat::$activation,
+            },)*];
+        }
+
+        impl crate::kernels::KernelTable {
+            /// The reference kernels of every layout.
+            pub(crate) const PORTABLE: crate::kernels::KernelTable =
+                crate::kernels::KernelTable::new([$(crate::kernels::FormatKernels {
+                    to_float: $to_float,
+                    vec_dot: $vec_dot,
+                    raw_dot: None,
+                },)*]);
+        }
+    };
+}
+
+weight_formats! {
+    /// ggml Q4_0: fp16 d, 16 bytes of nibbles; `(q − 8)·d`.
+    Q4_0 = "q4_0", ggml("q4_0"), Q8_0,
+        to_float: portable::to_float_q4_0, vec_dot: portable::vec_dot_q4_0_q8_0;
+    /// ggml Q4_1: fp16 d, fp16 m, 16 bytes of nibbles; `q·d + m`.
+    Q4_1 = "q4_1", ggml("q4_1"), Q8_1,
+        to_float: portable::to_float_q4_1, vec_dot: portable::vec_dot_q4_1_q8_1;
+    /// ggml Q8_0: fp16 d, 32 × i8; `q·d`.
+    Q8_0 = "q8_0", ggml("q8_0"), Q8_0,
+        to_float: portable::to_float_q8_0, vec_dot: portable::vec_dot_q8_0_q8_0;
+    /// HCT int4, groups of 8 (SPEC.md §7.4).
+    Int4G8 = "int4_g8", hct_format::codec::int4::block_layout(8), Q8_0,
+        to_float: portable::to_float_int4_g8, vec_dot: portable::vec_dot_int4_g8_q8_0;
+    /// HCT int4, groups of 16 (`int4_g16_fp16_v1` and `int4_opt_v1`).
+    Int4G16 = "int4_g16", hct_format::codec::int4::block_layout(16), Q8_0,
+        to_float: portable::to_float_int4_g16, vec_dot: portable::vec_dot_int4_g16_q8_0;
+    /// HCT int4, groups of 32 (Q4_1's bytes; Q8_0 activations, see [`WeightFormat::activation`]).
+    Int4G32 = "int4_g32", hct_format::codec::int4::block_layout(32), Q8_0,
+        to_float: portable::to_float_int4_g32, vec_dot: portable::vec_dot_int4_g32_q8_0;
+}
+
+use crate::kernels::portable;
 
 /// The ggml activation block a weight format's `vec_dot` consumes (ggml's `vec_dot_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,55 +216,28 @@ impl fmt::Display for KernelError {
 impl std::error::Error for KernelError {}
 
 impl WeightFormat {
-    pub const ALL: [WeightFormat; 6] = [
-        WeightFormat::Q4_0,
-        WeightFormat::Q4_1,
-        WeightFormat::Q8_0,
-        WeightFormat::Int4G8,
-        WeightFormat::Int4G16,
-        WeightFormat::Int4G32,
-    ];
+    /// Everything known of this layout.
+    pub const fn spec(self) -> &'static FormatSpec {
+        &Self::SPECS[self as usize]
+    }
 
+    /// The layout's name (`q4_1`, `int4_g16`); codec ids are the registry's ([`crate::registry`]).
     pub const fn name(self) -> &'static str {
-        match self {
-            WeightFormat::Q4_0 => "q4_0",
-            WeightFormat::Q4_1 => "q4_1",
-            WeightFormat::Q8_0 => "q8_0",
-            WeightFormat::Int4G8 => "int4_g8_fp16_v1",
-            WeightFormat::Int4G16 => "int4_g16_fp16_v1",
-            WeightFormat::Int4G32 => "int4_g32_fp16_v1",
-        }
+        self.spec().name
     }
 
     /// Elements per block (per group for the int4 codecs).
     pub const fn block_len(self) -> usize {
-        match self {
-            WeightFormat::Int4G8 => 8,
-            WeightFormat::Int4G16 => 16,
-            WeightFormat::Q4_0
-            | WeightFormat::Q4_1
-            | WeightFormat::Q8_0
-            | WeightFormat::Int4G32 => QK,
-        }
+        self.spec().layout.elements as usize
     }
 
     pub const fn block_bytes(self) -> usize {
-        match self {
-            WeightFormat::Q4_0 => Q4_0_BLOCK_BYTES,
-            WeightFormat::Q4_1 => Q4_1_BLOCK_BYTES,
-            WeightFormat::Q8_0 => Q8_0_BLOCK_BYTES,
-            WeightFormat::Int4G8 => int4_block_bytes(8),
-            WeightFormat::Int4G16 => int4_block_bytes(16),
-            WeightFormat::Int4G32 => int4_block_bytes(32),
-        }
+        self.spec().layout.bytes as usize
     }
 
     /// HCT int4 rows may end in a partial group (SPEC.md); ggml rows are whole blocks.
     pub const fn allows_partial_block(self) -> bool {
-        matches!(
-            self,
-            WeightFormat::Int4G8 | WeightFormat::Int4G16 | WeightFormat::Int4G32
-        )
+        self.spec().layout.partial_last_block
     }
 
     /// The activation format of this format's `vec_dot`.
@@ -204,10 +249,7 @@ impl WeightFormat {
     /// and Q8_0 rows are 34 rather than 36 bytes per 32 values. g32 follows g8 and g16 so
     /// all three share one formula and one accumulation order.
     pub const fn activation(self) -> ActivationFormat {
-        match self {
-            WeightFormat::Q4_1 => ActivationFormat::Q8_1,
-            _ => ActivationFormat::Q8_0,
-        }
+        self.spec().activation
     }
 
     /// Bytes of one row of `len` elements, or why such a row is refused.
@@ -239,17 +281,14 @@ impl ActivationFormat {
 
     /// The id of this block type in ggml's `enum ggml_type`.
     pub const fn ggml_type_id(self) -> u32 {
-        match self {
-            ActivationFormat::Q8_0 => 8,
-            ActivationFormat::Q8_1 => 9,
+        match hct_format::ggml_type::GgmlType::named(self.name()) {
+            Some(t) => t.id,
+            None => panic!("activation formats are live ggml types"),
         }
     }
 
     pub const fn block_bytes(self) -> usize {
-        match self {
-            ActivationFormat::Q8_0 => Q8_0_BLOCK_BYTES,
-            ActivationFormat::Q8_1 => Q8_1_BLOCK_BYTES,
-        }
+        ggml(self.name()).bytes as usize
     }
 
     /// Bytes of one activation row of `len` elements (whole blocks only, as in ggml).

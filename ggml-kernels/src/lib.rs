@@ -2,11 +2,14 @@
 //! the ggml block types they meet, with ggml's own function signatures so a ggml-style
 //! runtime can call them from its type-traits table.
 //!
-//! Layout of the crate (the BLAKE3 pattern, STYLE.md):
-//! - [`layout`]: every block layout once, its size checked at compile time, and the
-//!   argument checks all kernels share.
+//! Layout of the crate (one reference, one module per ISA, one dispatch point):
+//! - [`registry`]: the one list of codec ids with kernels, each with its layout. Every
+//!   per-codec table below is generated from it.
+//! - [`layout`]: every weight layout once (`weight_formats!`), its geometry taken from
+//!   `hct-format`, its portable kernels, and the argument checks all kernels share.
 //! - [`kernels::portable`]: the scalar reference. Its arithmetic *defines* every result;
-//!   `kernels::avx2` and `kernels::neon` reproduce it bit for bit.
+//!   `kernels::avx2` and `kernels::neon` override what they speed up, bit for bit, and fall
+//!   back to the reference for the rest ([`kernels::KernelTable`]).
 //! - [`platform`]: [`platform::Isa`], run-time detection (cached, overridable by `HCT_ISA`),
 //!   and [`platform::Backend`], the single dispatch point of both kernel families.
 //! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
@@ -14,7 +17,7 @@
 //!   points in ggml's signatures.
 //! - [`capi`]: the C ABI (`include/hct.h`): containers opened over mmap, tensors listed,
 //!   verified and decoded, and the traits records looked up by codec id.
-//! - [`ggml_ext`]: registration of the int4 codecs as extension types in a patched ggml
+//! - [`ggml_ext`]: registration of HCT's codecs as extension types in a patched ggml
 //!   (host call and `LD_PRELOAD` constructor), with optional call counting.
 //!
 //! The accumulation order of every dot product is specified in [`kernels::portable`].
@@ -28,6 +31,7 @@ pub mod kernels;
 pub mod layout;
 pub mod platform;
 pub mod quantize;
+pub mod registry;
 pub mod traits;
 
 #[cfg(test)]

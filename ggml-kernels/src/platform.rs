@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use crate::kernels::portable;
+use crate::kernels::{self, KernelTable};
 use crate::layout::{KernelError, WeightFormat};
 
 /// An instruction set the kernels are written for.
@@ -104,6 +104,18 @@ impl Backend {
         self.isa
     }
 
+    /// This backend's kernels: the reference with the ISA's overrides.
+    pub fn kernels(self) -> &'static KernelTable {
+        match self.isa {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => &kernels::avx2::KERNELS,
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => &kernels::neon::KERNELS,
+            // Scalar, and (unreachable: Backend::new refuses them) other architectures' ISAs.
+            _ => &KernelTable::PORTABLE,
+        }
+    }
+
     /// Decodes one row of `y.len()` elements of `format` from `x`.
     pub fn to_float(
         self,
@@ -111,50 +123,9 @@ impl Backend {
         x: &[u8],
         y: &mut [f32],
     ) -> Result<(), KernelError> {
-        use WeightFormat::*;
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                use crate::kernels::avx2;
-                // SAFETY (each call): a Backend holding Avx2 exists only after
-                // is_supported() saw AVX2 and F16C on this CPU.
-                unsafe {
-                    match format {
-                        Q4_0 => avx2::to_float_q4_0(x, y),
-                        Q4_1 => avx2::to_float_q4_1(x, y),
-                        Q8_0 => avx2::to_float_q8_0(x, y),
-                        Int4G8 => avx2::to_float_int4_g8(x, y),
-                        Int4G16 => avx2::to_float_int4_g16(x, y),
-                        Int4G32 => avx2::to_float_int4_g32(x, y),
-                    }
-                }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                use crate::kernels::neon;
-                // SAFETY (each call): a Backend holding Neon exists only after
-                // is_supported() saw NEON on this CPU.
-                unsafe {
-                    match format {
-                        Q4_0 => neon::to_float_q4_0(x, y),
-                        Q4_1 => neon::to_float_q4_1(x, y),
-                        Q8_0 => neon::to_float_q8_0(x, y),
-                        Int4G8 => neon::to_float_int4_g8(x, y),
-                        Int4G16 => neon::to_float_int4_g16(x, y),
-                        Int4G32 => neon::to_float_int4_g32(x, y),
-                    }
-                }
-            }
-            // Scalar, and (unreachable: Backend::new refuses them) other architectures' ISAs.
-            _ => match format {
-                Q4_0 => portable::to_float_q4_0(x, y),
-                Q4_1 => portable::to_float_q4_1(x, y),
-                Q8_0 => portable::to_float_q8_0(x, y),
-                Int4G8 => portable::to_float_int4_g8(x, y),
-                Int4G16 => portable::to_float_int4_g16(x, y),
-                Int4G32 => portable::to_float_int4_g32(x, y),
-            },
-        }
+        // SAFETY: a Backend exists only for an ISA that is_supported() saw on this CPU, and
+        // its table holds that ISA's kernels or the portable ones.
+        unsafe { (self.kernels().get(format).to_float)(x, y) }
     }
 
     /// Dot product of one weight row of `format` with one activation row of
@@ -166,49 +137,8 @@ impl Backend {
         x: &[u8],
         y: &[u8],
     ) -> Result<f32, KernelError> {
-        use WeightFormat::*;
-        match self.isa {
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => {
-                use crate::kernels::avx2;
-                // SAFETY (each call): a Backend holding Avx2 exists only after
-                // is_supported() saw AVX2 and F16C on this CPU.
-                unsafe {
-                    match format {
-                        Q4_0 => avx2::vec_dot_q4_0_q8_0(n, x, y),
-                        Q4_1 => avx2::vec_dot_q4_1_q8_1(n, x, y),
-                        Q8_0 => avx2::vec_dot_q8_0_q8_0(n, x, y),
-                        Int4G8 => avx2::vec_dot_int4_g8_q8_0(n, x, y),
-                        Int4G16 => avx2::vec_dot_int4_g16_q8_0(n, x, y),
-                        Int4G32 => avx2::vec_dot_int4_g32_q8_0(n, x, y),
-                    }
-                }
-            }
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => {
-                use crate::kernels::neon;
-                // SAFETY (each call): a Backend holding Neon exists only after
-                // is_supported() saw NEON on this CPU.
-                unsafe {
-                    match format {
-                        Q4_0 => neon::vec_dot_q4_0_q8_0(n, x, y),
-                        Q4_1 => neon::vec_dot_q4_1_q8_1(n, x, y),
-                        Q8_0 => neon::vec_dot_q8_0_q8_0(n, x, y),
-                        Int4G8 => neon::vec_dot_int4_g8_q8_0(n, x, y),
-                        Int4G16 => neon::vec_dot_int4_g16_q8_0(n, x, y),
-                        Int4G32 => neon::vec_dot_int4_g32_q8_0(n, x, y),
-                    }
-                }
-            }
-            _ => match format {
-                Q4_0 => portable::vec_dot_q4_0_q8_0(n, x, y),
-                Q4_1 => portable::vec_dot_q4_1_q8_1(n, x, y),
-                Q8_0 => portable::vec_dot_q8_0_q8_0(n, x, y),
-                Int4G8 => portable::vec_dot_int4_g8_q8_0(n, x, y),
-                Int4G16 => portable::vec_dot_int4_g16_q8_0(n, x, y),
-                Int4G32 => portable::vec_dot_int4_g32_q8_0(n, x, y),
-            },
-        }
+        // SAFETY: as in to_float.
+        unsafe { (self.kernels().get(format).vec_dot)(n, x, y) }
     }
 }
 

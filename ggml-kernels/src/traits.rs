@@ -4,7 +4,8 @@
 //!
 //! The function pointers have ggml's exact C signatures. The ISA is fixed per process
 //! ([`crate::platform::active`], `HCT_ISA` included), so each ISA has its own table of entry
-//! points and [`all_traits`] hands out the active one: a runtime calls straight into the
+//! points, generated from the registry ([`crate::registry`]) with each kernel fixed at compile
+//! time, and [`all_traits`] hands out the active one: a runtime calls straight into the
 //! ISA's kernel, with no dispatch and no slice bookkeeping per call (`vec_dot` is called once
 //! per weight row and activation row, ~10^9 times in one perplexity run of a small model).
 //!
@@ -28,9 +29,11 @@
 use std::ffi::{c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::kernels::{self, IsaKernels};
 use crate::layout::{ActivationFormat, KernelError, WeightFormat, QK};
 use crate::platform::{active, Backend, Isa};
 use crate::quantize;
+use crate::registry::{self, N_CODECS};
 
 /// ggml's `ggml_to_float_t`.
 pub type ToFloatFn = unsafe extern "C" fn(x: *const c_void, y: *mut f32, k: i64);
@@ -75,7 +78,8 @@ pub fn traits_for(codec_id: &str) -> Option<&'static CodecTraits> {
     all_traits().iter().find(|t| t.codec_id == codec_id)
 }
 
-/// Every codec with kernels, in a stable order, with the entry points of the active backend.
+/// Every codec with kernels, in registry order ([`crate::registry`]), with the entry points
+/// of the active backend.
 pub fn all_traits() -> &'static [CodecTraits] {
     all_traits_of(active())
 }
@@ -93,69 +97,28 @@ pub fn all_traits_of(backend: Backend) -> &'static [CodecTraits] {
     }
 }
 
-/// One table of records per ISA; `$entries` is the module holding that ISA's entry points.
-macro_rules! traits_table {
-    ($name:ident, $entries:ident) => {
-        static $name: [CodecTraits; 7] = [
-            record(
-                "ggml_q4_0",
-                WeightFormat::Q4_0,
-                $entries::to_float_q4_0,
-                $entries::vec_dot_q4_0,
-            ),
-            record(
-                "ggml_q4_1",
-                WeightFormat::Q4_1,
-                $entries::to_float_q4_1,
-                $entries::vec_dot_q4_1,
-            ),
-            record(
-                "ggml_q8_0",
-                WeightFormat::Q8_0,
-                $entries::to_float_q8_0,
-                $entries::vec_dot_q8_0,
-            ),
-            record(
-                "int4_g8_fp16_v1",
-                WeightFormat::Int4G8,
-                $entries::to_float_g8,
-                $entries::vec_dot_g8,
-            ),
-            record(
-                "int4_g16_fp16_v1",
-                WeightFormat::Int4G16,
-                $entries::to_float_g16,
-                $entries::vec_dot_g16,
-            ),
-            record(
-                "int4_g32_fp16_v1",
-                WeightFormat::Int4G32,
-                $entries::to_float_g32,
-                $entries::vec_dot_g32,
-            ),
-            // Same layout as g16; only the encoder differs (CODECS.md).
-            record(
-                "int4_opt_v1",
-                WeightFormat::Int4G16,
-                $entries::to_float_g16,
-                $entries::vec_dot_g16,
-            ),
-        ];
-    };
+static SCALAR_TRAITS: [CodecTraits; N_CODECS] = traits_table::<kernels::Scalar>();
+#[cfg(target_arch = "x86_64")]
+static AVX2_TRAITS: [CodecTraits; N_CODECS] = traits_table::<kernels::Avx2>();
+#[cfg(target_arch = "aarch64")]
+static NEON_TRAITS: [CodecTraits; N_CODECS] = traits_table::<kernels::Neon>();
+
+/// One ISA's records, one per registry entry, each with entry points whose kernel is fixed
+/// at compile time.
+const fn traits_table<I: IsaKernels>() -> [CodecTraits; N_CODECS] {
+    macro_rules! records {
+        ($isa:ty; $($id:ident => $format:ident,)*) => {
+            [$(traits_record::<$isa, { WeightFormat::$format as usize }>(stringify!($id)),)*]
+        };
+    }
+    registry::for_each_codec!(records!(I))
 }
 
-traits_table!(SCALAR_TRAITS, scalar_entries);
-#[cfg(target_arch = "x86_64")]
-traits_table!(AVX2_TRAITS, avx2_entries);
-#[cfg(target_arch = "aarch64")]
-traits_table!(NEON_TRAITS, neon_entries);
-
-const fn record(
+/// The record of one codec with layout `F` (a [`WeightFormat`] index) on ISA `I`.
+pub(crate) const fn traits_record<I: IsaKernels, const F: usize>(
     codec_id: &'static str,
-    format: WeightFormat,
-    to_float: ToFloatFn,
-    vec_dot: VecDotFn,
 ) -> CodecTraits {
+    let format = WeightFormat::ALL[F];
     let activation = format.activation();
     CodecTraits {
         codec_id,
@@ -165,8 +128,8 @@ const fn record(
         vec_dot_type: activation.ggml_type_id(),
         vec_dot_type_name: activation.name(),
         nrows: 1,
-        to_float,
-        vec_dot,
+        to_float: to_float_c::<I, F>,
+        vec_dot: vec_dot_c::<I, F>,
         from_float_activation: match activation {
             ActivationFormat::Q8_0 => from_float_q8_0,
             ActivationFormat::Q8_1 => from_float_q8_1,
@@ -174,157 +137,69 @@ const fn record(
     }
 }
 
-/// Entry points of one ISA, each forwarding to [`to_float_entry`] or [`vec_dot_entry`] with
-/// its format and kernel. `$dot_kernel` takes `(n, x, y)` after the entry's checks.
-macro_rules! entry_points {
-    ($($format:ident => $to_float:ident($to_float_kernel:path), $vec_dot:ident($dot_kernel:path);)*) => {$(
-        /// # Safety
-        /// See the module documentation: ggml's `to_float` contract.
-        pub(crate) unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
-            // SAFETY: the caller holds ggml's to_float contract, which to_float_entry needs;
-            // this module's ISA is the one its table is handed out for.
-            unsafe { to_float_entry(WeightFormat::$format, x, y, k, $to_float_kernel) }
-        }
-
-        /// # Safety
-        /// See the module documentation: ggml's `vec_dot` contract.
-        #[allow(clippy::too_many_arguments)]
-        pub(crate) unsafe extern "C" fn $vec_dot(
-            n: c_int,
-            s: *mut f32,
-            _bs: usize,
-            x: *const c_void,
-            _bx: usize,
-            y: *const c_void,
-            _by: usize,
-            nrc: c_int,
-        ) {
-            // SAFETY: as above, for ggml's vec_dot contract.
-            unsafe { vec_dot_entry(n, s, x, y, nrc, $dot_kernel) }
-        }
-    )*};
+/// ggml's `to_float` for layout `F` on ISA `I`.
+///
+/// # Safety
+/// See the module documentation: ggml's `to_float` contract; the CPU runs `I`.
+unsafe extern "C" fn to_float_c<I: IsaKernels, const F: usize>(
+    x: *const c_void,
+    y: *mut f32,
+    k: i64,
+) {
+    let kernel = const { I::TABLE.get(WeightFormat::ALL[F]).to_float };
+    // SAFETY: the caller holds ggml's to_float contract, which to_float_entry needs; the
+    // table of I is handed out only for a backend of I.
+    unsafe { to_float_entry(WeightFormat::ALL[F], x, y, k, kernel) }
 }
 
-/// The reference's entry points, and those of any ISA whose kernels take row slices: the
-/// rows' sizes are computed once, here, and the kernel checks the slices against them.
-macro_rules! slice_entry_points {
-    ($kernels:path; $($format:ident => $to_float:ident($to_float_kernel:ident), $vec_dot:ident($dot_kernel:ident);)*) => {
-        use super::*;
-        use $kernels as kernels;
-        $(
-            /// `vec_dot` on row slices of `n` elements (`n` already checked by the entry).
-            ///
-            /// # Safety
-            /// The CPU runs this module's ISA; `xp` and `yp` point at the rows.
-            unsafe fn $dot_kernel(n: usize, xp: *const u8, yp: *const u8) -> f32 {
-                let format = WeightFormat::$format;
-                let sizes = (format.row_bytes(n), format.activation().row_bytes(n));
-                let (Ok(x_bytes), Ok(y_bytes)) = sizes else {
-                    return f32::NAN;
-                };
-                if x_bytes.max(y_bytes) > isize::MAX as usize {
-                    return f32::NAN;
-                }
-                // SAFETY: non-null (the entry checked), and (caller contract) the rows'
-                // bytes are readable.
-                let (x, y) = unsafe {
-                    (
-                        std::slice::from_raw_parts(xp, x_bytes),
-                        std::slice::from_raw_parts(yp, y_bytes),
-                    )
-                };
-                // SAFETY: the CPU runs this ISA (caller contract).
-                #[allow(unused_unsafe)]
-                unsafe { kernels::$dot_kernel(n, x, y) }.unwrap_or(f32::NAN)
-            }
-        )*
-        entry_points! {
-            $($format => $to_float(kernels::$to_float_kernel), $vec_dot($dot_kernel);)*
-        }
+/// ggml's `vec_dot` for layout `F` on ISA `I`.
+///
+/// # Safety
+/// See the module documentation: ggml's `vec_dot` contract; the CPU runs `I`.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn vec_dot_c<I: IsaKernels, const F: usize>(
+    n: c_int,
+    s: *mut f32,
+    _bs: usize,
+    x: *const c_void,
+    _bx: usize,
+    y: *const c_void,
+    _by: usize,
+    nrc: c_int,
+) {
+    // SAFETY: as above, for ggml's vec_dot contract.
+    unsafe { vec_dot_entry(n, s, x, y, nrc, raw_dot::<I, F>) }
+}
+
+/// The dot kernel of layout `F` on ISA `I` after the entry's checks: the ISA's unchecked
+/// kernel where it has one, otherwise its slice kernel on the rows' exact sizes.
+///
+/// # Safety
+/// The CPU runs `I`; `xp` and `yp` point at whole rows of `n` elements (`n % 32 == 0`).
+#[inline(always)]
+unsafe fn raw_dot<I: IsaKernels, const F: usize>(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    if let Some(kernel) = const { I::TABLE.get(WeightFormat::ALL[F]).raw_dot } {
+        // SAFETY: forwarded caller contract.
+        return unsafe { kernel(n, xp, yp) };
+    }
+    let format = WeightFormat::ALL[F];
+    let sizes = (format.row_bytes(n), format.activation().row_bytes(n));
+    let (Ok(x_bytes), Ok(y_bytes)) = sizes else {
+        return f32::NAN;
     };
-}
-
-mod scalar_entries {
-    slice_entry_points! {
-        crate::kernels::portable;
-        Q4_0 => to_float_q4_0(to_float_q4_0), vec_dot_q4_0(vec_dot_q4_0_q8_0);
-        Q4_1 => to_float_q4_1(to_float_q4_1), vec_dot_q4_1(vec_dot_q4_1_q8_1);
-        Q8_0 => to_float_q8_0(to_float_q8_0), vec_dot_q8_0(vec_dot_q8_0_q8_0);
-        Int4G8 => to_float_g8(to_float_int4_g8), vec_dot_g8(vec_dot_int4_g8_q8_0);
-        Int4G16 => to_float_g16(to_float_int4_g16), vec_dot_g16(vec_dot_int4_g16_q8_0);
-        Int4G32 => to_float_g32(to_float_int4_g32), vec_dot_g32(vec_dot_int4_g32_q8_0);
+    if x_bytes.max(y_bytes) > isize::MAX as usize {
+        return f32::NAN;
     }
-}
-
-#[cfg(target_arch = "aarch64")]
-mod neon_entries {
-    slice_entry_points! {
-        crate::kernels::neon;
-        Q4_0 => to_float_q4_0(to_float_q4_0), vec_dot_q4_0(vec_dot_q4_0_q8_0);
-        Q4_1 => to_float_q4_1(to_float_q4_1), vec_dot_q4_1(vec_dot_q4_1_q8_1);
-        Q8_0 => to_float_q8_0(to_float_q8_0), vec_dot_q8_0(vec_dot_q8_0_q8_0);
-        Int4G8 => to_float_g8(to_float_int4_g8), vec_dot_g8(vec_dot_int4_g8_q8_0);
-        Int4G16 => to_float_g16(to_float_int4_g16), vec_dot_g16(vec_dot_int4_g16_q8_0);
-        Int4G32 => to_float_g32(to_float_int4_g32), vec_dot_g32(vec_dot_int4_g32_q8_0);
-    }
-}
-
-/// AVX2 `vec_dot` entries call the unchecked kernels: the entry's checks (`n` a multiple of
-/// 32, non-null rows) are all those kernels need, and no row size is computed at all.
-#[cfg(target_arch = "x86_64")]
-mod avx2_entries {
-    use super::*;
-    use crate::kernels::avx2;
-
-    entry_points! {
-        Q4_0 => to_float_q4_0(avx2::to_float_q4_0), vec_dot_q4_0(avx2::dot_q4_0_q8_0);
-        Q4_1 => to_float_q4_1(avx2::to_float_q4_1), vec_dot_q4_1(avx2::dot_q4_1_q8_1);
-        Q8_0 => to_float_q8_0(avx2::to_float_q8_0), vec_dot_q8_0(avx2::dot_q8_0_q8_0);
-        Int4G8 => to_float_g8(avx2::to_float_int4_g8), vec_dot_g8(avx2::dot_int4_g8_q8_0);
-        Int4G16 => to_float_g16(avx2::to_float_int4_g16), vec_dot_g16(avx2::dot_int4_g16_q8_0);
-        Int4G32 => to_float_g32(avx2::to_float_int4_g32), vec_dot_g32(avx2::dot_int4_g32_q8_0);
-    }
-}
-
-/// The active backend's entry points, for callers that name one codec's entry statically
-/// ([`crate::ggml_ext`]'s counting wrappers). Each looks up the active table: a cached load.
-pub(crate) mod dispatched {
-    use super::*;
-
-    macro_rules! dispatched {
-        ($($index:literal => $to_float:ident, $vec_dot:ident;)*) => {$(
-            /// # Safety
-            /// ggml's `to_float` contract (see the module documentation).
-            pub(crate) unsafe extern "C" fn $to_float(x: *const c_void, y: *mut f32, k: i64) {
-                // SAFETY: forwarded caller contract.
-                unsafe { (all_traits()[$index].to_float)(x, y, k) }
-            }
-
-            /// # Safety
-            /// ggml's `vec_dot` contract (see the module documentation).
-            #[allow(clippy::too_many_arguments)]
-            pub(crate) unsafe extern "C" fn $vec_dot(
-                n: c_int,
-                s: *mut f32,
-                bs: usize,
-                x: *const c_void,
-                bx: usize,
-                y: *const c_void,
-                by: usize,
-                nrc: c_int,
-            ) {
-                // SAFETY: forwarded caller contract.
-                unsafe { (all_traits()[$index].vec_dot)(n, s, bs, x, bx, y, by, nrc) }
-            }
-        )*};
-    }
-
-    // Indices into the tables of `traits_table!`.
-    dispatched! {
-        3 => to_float_g8, vec_dot_g8;
-        4 => to_float_g16, vec_dot_g16;
-        5 => to_float_g32, vec_dot_g32;
-    }
+    // SAFETY: non-null (the entry checked), and (caller contract) the rows' bytes are readable.
+    let (x, y) = unsafe {
+        (
+            std::slice::from_raw_parts(xp, x_bytes),
+            std::slice::from_raw_parts(yp, y_bytes),
+        )
+    };
+    let kernel = const { I::TABLE.get(WeightFormat::ALL[F]).vec_dot };
+    // SAFETY: the CPU runs I (caller contract).
+    unsafe { kernel(n, x, y) }.unwrap_or(f32::NAN)
 }
 
 /// `to_float` of one row through `kernel`.
@@ -575,32 +450,6 @@ mod tests {
         // SAFETY: a null s is refused before anything is touched.
         unsafe { (q4_0.vec_dot)(64, std::ptr::null_mut(), 0, xp, 0, yp, 0, 1) };
         assert_eq!(dot(0, 1, xp, yp), 0.0, "an empty row is a zero sum");
-    }
-
-    #[test]
-    fn dispatched_entries_are_the_active_tables_int4_codecs() {
-        let t = all_traits();
-        assert_eq!(
-            [t[3].codec_id, t[4].codec_id, t[5].codec_id],
-            ["int4_g8_fp16_v1", "int4_g16_fp16_v1", "int4_g32_fp16_v1"]
-        );
-        let mut rng = Rng::new(5);
-        let entries: [(VecDotFn, &CodecTraits); 3] = [
-            (dispatched::vec_dot_g8, &t[3]),
-            (dispatched::vec_dot_g16, &t[4]),
-            (dispatched::vec_dot_g32, &t[5]),
-        ];
-        for (entry, t) in entries {
-            let x = random_weight_row(&mut rng, t.format, 64, false);
-            let y = random_activation_row(&mut rng, t.format.activation(), 64, false);
-            let (mut a, mut b) = (0.0f32, 1.0f32);
-            // SAFETY: rows of 64 elements; one float each.
-            unsafe {
-                entry(64, &mut a, 0, x.as_ptr().cast(), 0, y.as_ptr().cast(), 0, 1);
-                (t.vec_dot)(64, &mut b, 0, x.as_ptr().cast(), 0, y.as_ptr().cast(), 0, 1);
-            }
-            assert_eq!(a.to_bits(), b.to_bits(), "{}", t.codec_id);
-        }
     }
 
     #[test]

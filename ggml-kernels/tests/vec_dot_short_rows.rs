@@ -36,7 +36,7 @@ fn simd_vec_dot_equals_the_reference_on_every_row_of_1_to_33_blocks() {
     let mut rng = Rng(0x7461_696C_5F72_6F77);
     let mut compared = 0usize;
     for backend in &simd {
-        for format in WeightFormat::ALL {
+        for &format in WeightFormat::ALL {
             for blocks in 1..=33 {
                 let n = blocks * QK;
                 for scales in [

@@ -54,16 +54,14 @@ enum Route {
     },
 }
 
-/// HCT codecs whose bytes are a ggml layout other than their own ggml id.
+/// The ggml type a tensor of `codec` is carried as in a native GGUF: its own ggml id, or the
+/// ggml type whose blocks its layout declares to be byte-identical (SPEC.md §7, e.g.
+/// `int4_g32_fp16_v1` as Q4_1) when its rows are whole blocks.
 fn ggml_layout_of(codec: &str, row_len: u64) -> Option<GgmlType> {
     if let Some(t) = GgmlType::from_hct_codec_id(codec) {
         return Some(t);
     }
-    match codec {
-        // SPEC.md §7.4: the g32 block is byte-identical to ggml's Q4_1 block.
-        "int4_g32_fp16_v1" if row_len % 32 == 0 => GgmlType::from_name("q4_1"),
-        _ => None,
-    }
+    codec::find(codec)?.block_layout()?.ggml_type_for_row(row_len)
 }
 
 /// The type a tensor keeps in `mode` without decoding, if any. Extension codecs get the

@@ -49,6 +49,46 @@ pub enum CodecError {
     },
 }
 
+/// The geometry of a block codec, stated once: the GGUF extension table, the GGUF export's
+/// carry-as-ggml rule and libhct's kernels all derive from it.
+///
+/// A block codec stores each row as `ceil(row_len / elements)` blocks of `bytes` bytes
+/// (or `row_len / elements` when partial blocks are not allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Elements per block (per group for the int4 codecs): ggml's `blck_size`.
+    pub elements: u32,
+    /// Bytes per block: ggml's `type_size`.
+    pub bytes: u32,
+    /// Whether a row may end in a partial block, stored as a whole block whose padding
+    /// positions the codec's section constrains (HCT layouts); ggml layouts refuse such rows.
+    pub partial_last_block: bool,
+    /// The ggml type (by ggml's name, e.g. `q4_1`) whose blocks are these bytes exactly,
+    /// when one is: a tensor of whole blocks then exports to a native GGUF as that type,
+    /// byte for byte, and stock llama.cpp runs it.
+    pub same_bytes_as_ggml: Option<&'static str>,
+}
+
+impl BlockLayout {
+    /// Bytes of a row of `row_len` elements, or `None` when the row cannot be stored (a
+    /// partial block where none is allowed) or its size overflows u64.
+    pub const fn row_bytes(&self, row_len: u64) -> Option<u64> {
+        let elements = self.elements as u64;
+        if !self.partial_last_block && row_len % elements != 0 {
+            return None;
+        }
+        row_len.div_ceil(elements).checked_mul(self.bytes as u64)
+    }
+
+    /// The ggml type carrying these bytes for a row of `row_len` elements: ggml holds only
+    /// whole blocks, so a row with a partial block has none.
+    pub fn ggml_type_for_row(&self, row_len: u64) -> Option<crate::ggml_type::GgmlType> {
+        let name = self.same_bytes_as_ggml?;
+        let t = crate::ggml_type::GgmlType::from_name(name)?;
+        (row_len % t.block_size as u64 == 0).then_some(t)
+    }
+}
+
 /// One codec: its layout and its reference (scalar, obviously correct) encoder/decoder.
 pub trait Codec: Send + Sync {
     /// The frozen id, e.g. `int4_opt_v1`.
@@ -59,6 +99,12 @@ pub trait Codec: Send + Sync {
 
     /// Bytes one row of `row_len` elements occupies, or why such a row cannot be stored.
     fn row_bytes(&self, row_len: u64) -> Result<u64, CodecError>;
+
+    /// The block geometry of a codec whose rows are fixed-size blocks (every ggml layout,
+    /// the int4 family); `None` for element codecs (`f32`, `bf16`, …).
+    fn block_layout(&self) -> Option<BlockLayout> {
+        None
+    }
 
     /// Whether stored rows of `row_len` elements carry bits beyond their values that the
     /// spec constrains (see `check_stored_row`); lets `validate` skip every other tensor.

@@ -20,27 +20,26 @@ pub const KEY_EXT_TYPES: &str = "general.ggml_ext_types";
 /// built-in ids (43 in the pinned ggml), so upstream can add types for a long time.
 pub const EXT_TYPE_BASE: u32 = 0x10000;
 
-/// HCT codecs whose payload is a sequence of fixed-size blocks along each row, so ggml can
-/// hold them as a type: (codec id, elements per block, bytes per block). The layouts are
-/// SPEC.md's int4 family: per group an f16 scale and f16 min, then the nibbles.
-const BLOCK_CODECS: &[(&str, u32, u32)] = &[
-    ("int4_g8_fp16_v1", 8, 8),
-    ("int4_g16_fp16_v1", 16, 12),
-    ("int4_g32_fp16_v1", 32, 20),
-    ("int4_opt_v1", 16, 12),
-];
-
-/// The ggml block geometry `(elements, bytes)` of an HCT codec that can be an extension type.
+/// The ggml block geometry `(elements, bytes)` of an HCT codec that can be an extension type:
+/// a codec of this build whose rows are fixed-size blocks ([`crate::codec::BlockLayout`]) and
+/// that is not itself a ggml type (those keep their built-in ggml id in every GGUF).
 pub fn extension_block_geometry(codec: &str) -> Option<(u32, u32)> {
-    BLOCK_CODECS
-        .iter()
-        .find(|(id, _, _)| *id == codec)
-        .map(|&(_, block, bytes)| (block, bytes))
+    crate::codec::find(codec).and_then(extension_layout)
 }
 
-/// Every codec id that can be an extension type, in a stable order.
+/// Every codec id that can be an extension type, in registry order.
 pub fn extension_codecs() -> impl Iterator<Item = &'static str> {
-    BLOCK_CODECS.iter().map(|(id, _, _)| *id)
+    crate::codec::all()
+        .into_iter()
+        .filter(|c| extension_layout(*c).is_some())
+        .map(|c| c.id())
+}
+
+fn extension_layout(codec: &dyn crate::codec::Codec) -> Option<(u32, u32)> {
+    if GgmlType::from_hct_codec_id(codec.id()).is_some() {
+        return None;
+    }
+    codec.block_layout().map(|l| (l.elements, l.bytes))
 }
 
 /// One extension type as a file uses it.

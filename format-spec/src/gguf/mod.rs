@@ -1,5 +1,12 @@
-//! GGUF (v2, v3; little-endian): a zero-copy reader over mmap and a streaming writer. See
-//! DESIGN.md for why no crate was fit.
+//! GGUF (v2, v3; little-endian): a zero-copy reader over mmap and a streaming writer.
+//!
+//! Written here because no GGUF crate was fit when measured: gguf-rs 0.1.8 turns metadata
+//! into JSON (integer widths lost), keeps only 3 entries of tokenizer arrays by default,
+//! copies the whole file on "mmap", reports wrong sizes for BF16, MXFP4, IQ4_NL and the
+//! integer types, and wrote a file with two tensors at one offset; gguf-rs-lib rejects keys
+//! containing `-`; ggus panics on TQ1_0/TQ2_0/MXFP4; candle's reader stops at the first IQ
+//! or TQ tensor. This module is fuzzed and checked against PyPI's `gguf` (llama.cpp's own
+//! Python reader).
 //!
 //! The layout, as ggml (`ggml/src/gguf.cpp`) and gguf-py read and write it:
 //!

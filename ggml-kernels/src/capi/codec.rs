@@ -197,7 +197,7 @@ mod tests {
             assert_eq!(t.vec_dot as usize, rust.vec_dot as usize);
             assert_eq!(t.from_float as usize, rust.from_float_activation as usize);
         }
-        // int4_opt_v1 has g16's layout and kernels (CODECS.md).
+        // int4_opt_v1 has g16's layout and kernels (SPEC.md §7.4: only its encoder differs).
         // SAFETY: C string literals.
         let (opt, g16) = unsafe {
             (

@@ -23,6 +23,7 @@ use core::arch::aarch64::*;
 use core::arch::asm;
 
 use super::portable::{self, LANES};
+use super::KernelTable;
 use crate::layout::{
     check_to_float, check_vec_dot, int4_block_bytes, KernelError, WeightFormat, Q4_0_BLOCK_BYTES,
     Q4_1_BLOCK_BYTES, Q8_0_BLOCK_BYTES, Q8_1_BLOCK_BYTES, QK,
@@ -767,3 +768,22 @@ mod tests {
         out[0]
     }
 }
+
+/// What NEON speeds up: every layout's `to_float` and `vec_dot` (the C entry makes the row
+/// slices).
+pub(crate) const KERNELS: KernelTable = {
+    use WeightFormat::*;
+    KernelTable::PORTABLE
+        .with_to_float(Q4_0, to_float_q4_0)
+        .with_to_float(Q4_1, to_float_q4_1)
+        .with_to_float(Q8_0, to_float_q8_0)
+        .with_to_float(Int4G8, to_float_int4_g8)
+        .with_to_float(Int4G16, to_float_int4_g16)
+        .with_to_float(Int4G32, to_float_int4_g32)
+        .with_vec_dot(Q4_0, vec_dot_q4_0_q8_0, None)
+        .with_vec_dot(Q4_1, vec_dot_q4_1_q8_1, None)
+        .with_vec_dot(Q8_0, vec_dot_q8_0_q8_0, None)
+        .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, None)
+        .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, None)
+        .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, None)
+};

@@ -263,6 +263,10 @@ impl Codec for GgmlCodec {
             })
     }
 
+    fn block_layout(&self) -> Option<super::BlockLayout> {
+        Some(block_layout(self.ty))
+    }
+
     fn decode_row(&self, src: &[u8], dst: &mut [f32]) -> Result<(), CodecError> {
         let decode_block = self.decode_block.ok_or(CodecError::Unsupported {
             codec: self.id,
@@ -316,8 +320,18 @@ const fn codec(
     }
 }
 
+/// The block geometry of ggml type `ty`: whole blocks only, its own bytes.
+pub const fn block_layout(ty: GgmlType) -> super::BlockLayout {
+    super::BlockLayout {
+        elements: ty.block_size,
+        bytes: ty.type_size,
+        partial_last_block: false,
+        same_bytes_as_ggml: Some(ty.name),
+    }
+}
+
 /// The live type with `id`; an id missing from the table fails the build.
-const fn live_type(id: u32) -> GgmlType {
+pub const fn live_type(id: u32) -> GgmlType {
     let mut i = 0;
     while i < GGML_TYPES.len() {
         if GGML_TYPES[i].id == id {

@@ -19,6 +19,18 @@ pub use group::{
 
 use super::{check_len, Codec, CodecError};
 
+/// The block geometry of the int4 layout with groups of `group` elements (SPEC.md §7.4.2):
+/// fp16 `d`, fp16 `m`, `group/2` nibble bytes; a row may end in a partial group. The g32
+/// block is byte for byte ggml's Q4_1 block (SPEC.md §7.4.8).
+pub const fn block_layout(group: usize) -> super::BlockLayout {
+    super::BlockLayout {
+        elements: group as u32,
+        bytes: block_bytes(group) as u32,
+        partial_last_block: true,
+        same_bytes_as_ggml: if group == 32 { Some("q4_1") } else { None },
+    }
+}
+
 /// Every int4 codec of this build.
 pub fn all() -> Vec<&'static dyn Codec> {
     CODECS.iter().map(|c| c as &'static dyn Codec).collect()
@@ -113,6 +125,10 @@ impl Codec for Int4Codec {
                 row_len,
                 reason: "row size overflows u64".into(),
             })
+    }
+
+    fn block_layout(&self) -> Option<super::BlockLayout> {
+        Some(block_layout(self.group))
     }
 
     fn has_stored_row_rules(&self, row_len: u64) -> bool {

@@ -1,0 +1,105 @@
+//! The one list of codec ids libhct runs, each with the weight layout whose kernels run it.
+//!
+//! Everything per codec derives from this list: the per-ISA tables of `extern "C"` entry
+//! points ([`crate::traits`]), the C API's records ([`crate::capi`]), the plugin's
+//! registration with ggml and its call counters ([`crate::ggml_ext`]: every codec here that
+//! `hct-format` says is a GGUF extension type), and the test harness. A layout's geometry
+//! comes from `hct-format` ([`crate::layout`]), its kernels from [`crate::kernels`].
+//!
+//! Adding a codec whose layout exists is one line below. Adding a layout is one entry in
+//! [`crate::layout`]'s `weight_formats!` (its portable kernels) and, when they are written,
+//! overrides in the ISA modules.
+
+use crate::layout::WeightFormat;
+
+/// Expands `$callback!($($args)*; id => Layout, …)` over the registry.
+macro_rules! for_each_codec {
+    ($callback:ident!($($args:tt)*)) => {
+        $callback! {$($args)*;
+            ggml_q4_0 => Q4_0,
+            ggml_q4_1 => Q4_1,
+            ggml_q8_0 => Q8_0,
+            int4_g8_fp16_v1 => Int4G8,
+            int4_g16_fp16_v1 => Int4G16,
+            int4_g32_fp16_v1 => Int4G32,
+            int4_opt_v1 => Int4G16,
+        }
+    };
+}
+pub(crate) use for_each_codec;
+
+macro_rules! codec_list {
+    (; $($id:ident => $format:ident,)*) => {
+        [$((stringify!($id), WeightFormat::$format),)*]
+    };
+}
+
+macro_rules! codec_index {
+    (; $($id:ident => $format:ident,)*) => {
+        /// A codec's position in [`CODECS`], by name, for code generated per codec.
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Debug, Clone, Copy)]
+        #[repr(usize)]
+        pub(crate) enum CodecIndex {
+            $($id,)*
+        }
+    };
+}
+
+/// Every codec id with kernels and its layout, in registry order.
+pub const CODECS: &[(&str, WeightFormat)] = &for_each_codec!(codec_list!());
+
+/// How many codecs have kernels.
+pub const N_CODECS: usize = CODECS.len();
+
+for_each_codec!(codec_index!());
+
+/// The layout whose kernels run `codec_id`.
+pub fn format_of(codec_id: &str) -> Option<WeightFormat> {
+    CODECS
+        .iter()
+        .find(|(id, _)| *id == codec_id)
+        .map(|&(_, format)| format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hct_format::codec;
+
+    /// The registry and the reference crate state one geometry for every codec.
+    #[test]
+    fn every_codec_with_kernels_is_a_reference_codec_of_the_same_geometry() {
+        for &(id, format) in CODECS {
+            let c = codec::find(id).unwrap_or_else(|| panic!("{id}: not a codec of hct-format"));
+            let layout = c
+                .block_layout()
+                .unwrap_or_else(|| panic!("{id}: hct-format gives no block layout"));
+            assert_eq!(layout, format.spec().layout, "{id}");
+            assert!(c.can_decode(), "{id}: the reference decodes it");
+        }
+        let mut ids: Vec<&str> = CODECS.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), N_CODECS, "each codec once");
+    }
+
+    /// A codec that a plugin GGUF can carry as an extension type must have kernels here,
+    /// or a file `hct convert --gguf-mode plugin` writes could not run.
+    #[test]
+    fn every_gguf_extension_codec_has_kernels() {
+        for id in hct_format::gguf::extension::extension_codecs() {
+            assert!(format_of(id).is_some(), "{id}: an extension type without kernels");
+        }
+    }
+
+    #[test]
+    fn every_layout_runs_some_codec() {
+        for &format in WeightFormat::ALL {
+            assert!(
+                CODECS.iter().any(|&(_, f)| f == format),
+                "{format:?} has no codec"
+            );
+        }
+    }
+}
