@@ -2,10 +2,10 @@
 //! quantizers (`quantize_row_q8_0_ref`, `quantize_row_q8_1_ref` in `ggml-quants.c`), so test
 //! and benchmark activations are the ones ggml's reference would make.
 //!
-//! Per 32-element block: `amax` = the largest |x| (a NaN is replaced by the next element,
-//! as ggml's `MAX(a, b) = a > b ? a : b` does); `d = amax / 127`; `id = 1 / d`, or 0 when
-//! `d == 0`; `q_j = round(x_j · id)`, rounding half away from zero; `d` stored as fp16
-//! (round to nearest even). Q8_1 also stores `s = fp16(Σq · d)` with the *unrounded* f32 `d`.
+//! The arithmetic is `hct-format`'s reference encoder of `ggml_q8_0` (SPEC.md §7.3, checked
+//! bit for bit against ggml's own C code), called here rather than restated: per 32-element
+//! block `d = amax / 127`, `q_j = round(x_j / d)` half away from zero, `d` stored as fp16.
+//! Q8_1 adds `s = fp16(Σq · d)` with the *unrounded* f32 `d`, as ggml's reference does.
 //!
 //! ggml's CPU backend quantizes activations with its own SIMD `quantize_row_q8_0`, which
 //! rounds half to even and scales by `127 / amax`: its blocks can differ from these in the
@@ -15,6 +15,8 @@
 //! Only finite inputs are meaningful (as in ggml); a NaN or an infinity gives some block,
 //! never a panic.
 
+use hct_format::codec::ggml::quantize_block_q8_0;
+
 use crate::fp16::f32_to_f16_bits;
 use crate::layout::{ActivationFormat, KernelError, Q8_0_BLOCK_BYTES, Q8_1_BLOCK_BYTES, QK};
 
@@ -22,11 +24,7 @@ use crate::layout::{ActivationFormat, KernelError, Q8_0_BLOCK_BYTES, Q8_1_BLOCK_
 pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) -> Result<(), KernelError> {
     check(ActivationFormat::Q8_0, x.len(), y.len())?;
     for (xs, block) in x.chunks_exact(QK).zip(y.chunks_exact_mut(Q8_0_BLOCK_BYTES)) {
-        let (d, id) = scale(xs);
-        block[..2].copy_from_slice(&f32_to_f16_bits(d).to_le_bytes());
-        for (q, &v) in block[2..].iter_mut().zip(xs) {
-            *q = round_to_i8(v * id) as u8;
-        }
+        quantize_block_q8_0(xs, block);
     }
     Ok(())
 }
@@ -35,15 +33,13 @@ pub fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) -> Result<(), KernelError> {
 pub fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) -> Result<(), KernelError> {
     check(ActivationFormat::Q8_1, x.len(), y.len())?;
     for (xs, block) in x.chunks_exact(QK).zip(y.chunks_exact_mut(Q8_1_BLOCK_BYTES)) {
-        let (d, id) = scale(xs);
-        let mut sum = 0i32;
-        for (q, &v) in block[4..].iter_mut().zip(xs) {
-            let qi = round_to_i8(v * id);
-            sum += qi as i32;
-            *q = qi as u8;
-        }
-        block[..2].copy_from_slice(&f32_to_f16_bits(d).to_le_bytes());
+        // A Q8_1 block is a Q8_0 block with `s` inserted after `d`.
+        let mut q8_0 = [0u8; Q8_0_BLOCK_BYTES];
+        let d = quantize_block_q8_0(xs, &mut q8_0);
+        let sum: i32 = q8_0[2..].iter().map(|&q| q as i8 as i32).sum();
+        block[..2].copy_from_slice(&q8_0[..2]);
         block[2..4].copy_from_slice(&f32_to_f16_bits(sum as f32 * d).to_le_bytes());
+        block[4..].copy_from_slice(&q8_0[2..]);
     }
     Ok(())
 }
@@ -59,24 +55,6 @@ fn check(format: ActivationFormat, x_len: usize, y_len: usize) -> Result<(), Ker
         });
     }
     Ok(())
-}
-
-/// (d, 1/d) of one block, as ggml's reference computes them.
-fn scale(xs: &[f32]) -> (f32, f32) {
-    let mut amax = 0.0f32;
-    for &v in xs {
-        let a = v.abs();
-        amax = if amax > a { amax } else { a };
-    }
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-    (d, id)
-}
-
-/// `roundf` then C's float → int8 conversion; `as` saturates where C would be undefined,
-/// which only non-finite input reaches.
-fn round_to_i8(v: f32) -> i8 {
-    v.round() as i8
 }
 
 #[cfg(test)]

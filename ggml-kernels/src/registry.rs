@@ -93,6 +93,36 @@ mod tests {
         }
     }
 
+    /// The kernels' portable decoders are written for speed of reading, not shared with
+    /// `hct-format`'s reference decoders; this holds the two copies equal, bit for bit, on
+    /// every input class the harness makes (edge and special scales, partial int4 groups).
+    #[test]
+    fn portable_to_float_equals_the_reference_crates_decoder() {
+        use crate::harness::{random_weight_row, Rng};
+        let mut rng = Rng::new(0x5eed);
+        for &(id, format) in CODECS {
+            let reference = codec::find(id).unwrap();
+            let lengths = [1usize, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 576];
+            for &n in lengths.iter().filter(|&&n| reference.row_bytes(n as u64).is_ok()) {
+                for specials in [false, true] {
+                    let x = random_weight_row(&mut rng, format, n, specials);
+                    let mut ours = vec![0f32; n];
+                    crate::platform::Backend::scalar()
+                        .to_float(format, &x, &mut ours)
+                        .unwrap();
+                    let mut theirs = vec![0f32; n];
+                    reference.decode_row(&x, &mut theirs).unwrap();
+                    for (j, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+                        assert!(
+                            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                            "{id}, row of {n}, element {j}: kernels {a:e}, reference {b:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_layout_runs_some_codec() {
         for &format in WeightFormat::ALL {

@@ -32,22 +32,43 @@ fn header_path() -> PathBuf {
 
 #[test]
 fn header_is_what_cbindgen_generates_from_the_sources() {
+    // The C API's root module; cbindgen follows its `mod` declarations.
+    check_generated_header("cbindgen.toml", "src/capi/mod.rs", &header_path());
+}
+
+#[test]
+fn plugin_header_is_what_cbindgen_generates_from_the_sources() {
+    check_generated_header(
+        "cbindgen-ggml.toml",
+        "src/ggml_ext.rs",
+        &crate_dir().join("include/hct_ggml.h"),
+    );
+    let header = std::fs::read_to_string(crate_dir().join("include/hct_ggml.h")).unwrap();
+    assert_eq!(
+        declared_functions(&header),
+        ["hct_ggml_register_all", "hct_ggml_stats_json"],
+        "the plugin header declares exactly the plugin's entry points"
+    );
+}
+
+/// Generates a header from `source` with `config` and compares it with `header`, or rewrites
+/// `header` with `HCT_BLESS_HEADER=1`.
+fn check_generated_header(config: &str, source: &str, header: &std::path::Path) {
     let dir = crate_dir();
-    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let config = cbindgen::Config::from_file(dir.join(config)).expect("cbindgen config");
     let mut generated = Vec::new();
     cbindgen::Builder::new()
         .with_config(config)
-        // The C API's root module; cbindgen follows its `mod` declarations.
-        .with_src(dir.join("src/capi/mod.rs"))
+        .with_src(dir.join(source))
         .generate()
-        .expect("cbindgen parses src/capi")
+        .unwrap_or_else(|e| panic!("cbindgen parses {source}: {e}"))
         .write(&mut generated);
     let generated = String::from_utf8(generated).expect("UTF-8 header");
     if std::env::var_os("HCT_BLESS_HEADER").is_some_and(|v| v == "1") {
-        std::fs::write(header_path(), &generated).expect("write include/hct.h");
+        std::fs::write(header, &generated).expect("write the header");
         return;
     }
-    let checked_in = std::fs::read_to_string(header_path()).unwrap_or_default();
+    let checked_in = std::fs::read_to_string(header).unwrap_or_default();
     if checked_in != generated {
         let first_difference = checked_in
             .lines()
@@ -57,8 +78,9 @@ fn header_is_what_cbindgen_generates_from_the_sources() {
             .map(|(i, (a, b))| format!("line {}: header has\n  {a}\nsources give\n  {b}", i + 1))
             .unwrap_or_else(|| "one is a prefix of the other".into());
         panic!(
-            "include/hct.h is out of date with src/capi ({first_difference}).\n\
-             Regenerate it: HCT_BLESS_HEADER=1 cargo test -p hct-kernels --test c_header"
+            "{} is out of date with {source} ({first_difference}).\n\
+             Regenerate it: HCT_BLESS_HEADER=1 cargo test -p hct-kernels --test c_header",
+            header.display()
         );
     }
 }
@@ -66,7 +88,10 @@ fn header_is_what_cbindgen_generates_from_the_sources() {
 #[test]
 fn c_program_links_against_libhct_and_agrees_on_layouts() {
     let header = std::fs::read_to_string(header_path()).expect("include/hct.h");
-    let functions = declared_functions(&header);
+    let plugin_header =
+        std::fs::read_to_string(crate_dir().join("include/hct_ggml.h")).expect("hct_ggml.h");
+    let mut functions = declared_functions(&header);
+    functions.extend(declared_functions(&plugin_header));
     assert!(
         functions.len() >= 16,
         "the header declares the API: {functions:?}"
@@ -207,7 +232,7 @@ fn strip_comments(s: &str) -> String {
 
 fn c_program(functions: &[String], structs: &[(String, Vec<String>)]) -> String {
     let mut c = String::from(
-        "#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n#include \"hct.h\"\n\n",
+        "#include <stddef.h>\n#include <stdio.h>\n#include <string.h>\n#include \"hct.h\"\n#include \"hct_ggml.h\"\n\n",
     );
     c.push_str("typedef void (*any_function)(void);\nstatic const any_function functions[] = {\n");
     for f in functions {

@@ -91,6 +91,12 @@ pub(super) fn decode_q1_0(block: &[u8], out: &mut [f32]) {
 /// ggml's `quantize_row_q8_0_ref`: `d = amax/127`, `q = round(x·(1/d))` with ties away
 /// from zero (C `roundf`), `d` stored as binary16.
 pub(super) fn encode_q8_0(src: &[f32], block: &mut [u8]) {
+    quantize_block_q8_0(src, block);
+}
+
+/// [`encode_q8_0`], returning the unrounded f32 `d` as well: ggml's Q8_1 reference stores
+/// `s = Σq · d` with it, so the kernels crate builds its Q8_1 activations on this one copy.
+pub fn quantize_block_q8_0(src: &[f32], block: &mut [u8]) -> f32 {
     let amax = src.iter().fold(0f32, |acc, x| c_max(acc, x.abs()));
     let d = amax / 127.0;
     let id = if d != 0.0 { 1.0 / d } else { 0.0 };
@@ -98,6 +104,7 @@ pub(super) fn encode_q8_0(src: &[f32], block: &mut [u8]) {
     for (q, &x) in block[2..34].iter_mut().zip(src) {
         *q = (x * id).round() as i8 as u8;
     }
+    d
 }
 
 /// ggml's `quantize_row_q4_0_ref`: the element of largest magnitude (the first, on ties)

@@ -18,6 +18,8 @@ mod kquants;
 mod legacy;
 mod ternary;
 
+pub use legacy::quantize_block_q8_0;
+
 use super::{check_len, Codec, CodecError};
 use crate::ggml_type::{GgmlType, GGML_TYPES};
 
