@@ -14,12 +14,11 @@ use hct_format::codec::{self, int4, Codec};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-const IDS: [&str; 4] = [
-    "int4_g8_fp16_v1",
-    "int4_g16_fp16_v1",
-    "int4_g32_fp16_v1",
-    "int4_opt_v1",
-];
+/// Every int4 codec of this build; each must have its vector file, and every file in
+/// tests/vectors/int4/ must name one of them.
+fn ids() -> Vec<&'static str> {
+    int4::all().iter().map(|c| c.id()).collect()
+}
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct VectorFile {
@@ -332,7 +331,7 @@ fn blessing() -> bool {
 
 #[test]
 fn bless_or_check_vector_files_match_their_construction() {
-    for id in IDS {
+    for id in ids() {
         let built = build(id);
         let path = vector_path(id);
         if blessing() {
@@ -364,7 +363,7 @@ fn encoders_reproduce_golden_bytes() {
     if blessing() {
         return;
     }
-    for id in IDS {
+    for id in ids() {
         let c = codec::find(id).unwrap();
         for case in load(id).cases {
             let x = parse_bits(&case.input_f32_bits);
@@ -384,7 +383,7 @@ fn decoders_reproduce_golden_bits() {
     if blessing() {
         return;
     }
-    for id in IDS {
+    for id in ids() {
         let c = codec::find(id).unwrap();
         for case in load(id).cases {
             let bytes = hex::decode(&case.encoded_hex).unwrap();
@@ -407,7 +406,7 @@ fn encoders_refuse_golden_refusals() {
     if blessing() {
         return;
     }
-    for id in IDS {
+    for id in ids() {
         let c = codec::find(id).unwrap();
         let file = load(id);
         assert!(!file.refused.is_empty());
@@ -421,6 +420,21 @@ fn encoders_refuse_golden_refusals() {
                 case.name
             );
         }
+    }
+}
+
+#[test]
+fn every_vector_file_is_of_a_registered_int4_codec() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/int4");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        assert!(
+            ids().contains(&stem.as_str()),
+            "{}: no int4 codec of this build has this id",
+            path.display()
+        );
+        assert_eq!(load(&stem).codec, stem, "{}: codec field", path.display());
     }
 }
 
