@@ -308,10 +308,7 @@ pub(crate) fn random_weight_row(
     let bytes = format.block_bytes();
     let mut row = vec![0u8; format.row_bytes(len).unwrap()];
     for block in row.chunks_exact_mut(bytes) {
-        let scale_bytes = match format {
-            WeightFormat::Q4_0 | WeightFormat::Q8_0 => 2,
-            _ => 4,
-        };
+        let scale_bytes = 2 * format.spec().f16_fields;
         for s in block[..scale_bytes].chunks_exact_mut(2) {
             s.copy_from_slice(&random_scale(rng, specials).to_le_bytes());
         }

@@ -62,6 +62,8 @@ pub struct FormatSpec {
     /// The layout's name: ggml's type name for ggml layouts, `int4_gN` for HCT's int4.
     pub name: &'static str,
     pub layout: BlockLayout,
+    /// How many binary16 fields (scales, minimums) open each block; the rest is codes.
+    pub f16_fields: usize,
     pub activation: ActivationFormat,
 }
 
@@ -70,7 +72,7 @@ pub struct FormatSpec {
 macro_rules! weight_formats {
     ($(
         $(#[$doc:meta])*
-        $variant:ident = $name:literal, $layout:expr, $activation:ident,
+        $variant:ident = $name:literal, $layout:expr, f16_fields: $f16_fields:literal, $activation:ident,
             to_float: $to_float:path, vec_dot: $vec_dot:path;
     )*) => {
         /// A weight layout the kernels decode and dot. Each has exactly one activation format.
@@ -88,6 +90,7 @@ macro_rules! weight_formats {
             const SPECS: &'static [FormatSpec] = &[$(FormatSpec {
                 name: $name,
                 layout: $layout,
+                f16_fields: $f16_fields,
                 activation: ActivationFormat::$activation,
             },)*];
         }
@@ -106,22 +109,22 @@ macro_rules! weight_formats {
 
 weight_formats! {
     /// ggml Q4_0: fp16 d, 16 bytes of nibbles; `(q − 8)·d`.
-    Q4_0 = "q4_0", ggml("q4_0"), Q8_0,
+    Q4_0 = "q4_0", ggml("q4_0"), f16_fields: 1, Q8_0,
         to_float: portable::to_float_q4_0, vec_dot: portable::vec_dot_q4_0_q8_0;
     /// ggml Q4_1: fp16 d, fp16 m, 16 bytes of nibbles; `q·d + m`.
-    Q4_1 = "q4_1", ggml("q4_1"), Q8_1,
+    Q4_1 = "q4_1", ggml("q4_1"), f16_fields: 2, Q8_1,
         to_float: portable::to_float_q4_1, vec_dot: portable::vec_dot_q4_1_q8_1;
     /// ggml Q8_0: fp16 d, 32 × i8; `q·d`.
-    Q8_0 = "q8_0", ggml("q8_0"), Q8_0,
+    Q8_0 = "q8_0", ggml("q8_0"), f16_fields: 1, Q8_0,
         to_float: portable::to_float_q8_0, vec_dot: portable::vec_dot_q8_0_q8_0;
     /// HCT int4, groups of 8 (SPEC.md §7.4).
-    Int4G8 = "int4_g8", hct_format::codec::int4::block_layout(8), Q8_0,
+    Int4G8 = "int4_g8", hct_format::codec::int4::block_layout(8), f16_fields: 2, Q8_0,
         to_float: portable::to_float_int4_g8, vec_dot: portable::vec_dot_int4_g8_q8_0;
     /// HCT int4, groups of 16 (`int4_g16_fp16_v1` and `int4_opt_v1`).
-    Int4G16 = "int4_g16", hct_format::codec::int4::block_layout(16), Q8_0,
+    Int4G16 = "int4_g16", hct_format::codec::int4::block_layout(16), f16_fields: 2, Q8_0,
         to_float: portable::to_float_int4_g16, vec_dot: portable::vec_dot_int4_g16_q8_0;
     /// HCT int4, groups of 32 (Q4_1's bytes; Q8_0 activations, see [`WeightFormat::activation`]).
-    Int4G32 = "int4_g32", hct_format::codec::int4::block_layout(32), Q8_0,
+    Int4G32 = "int4_g32", hct_format::codec::int4::block_layout(32), f16_fields: 2, Q8_0,
         to_float: portable::to_float_int4_g32, vec_dot: portable::vec_dot_int4_g32_q8_0;
 }
 

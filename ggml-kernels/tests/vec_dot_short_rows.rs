@@ -112,10 +112,7 @@ fn sane_scale(rng: &mut Rng) -> u16 {
 fn weight_row(rng: &mut Rng, format: WeightFormat, n: usize, kind: Scales) -> Vec<u8> {
     let units = n / format.block_len();
     let bytes = format.block_bytes();
-    let scale_bytes = match format {
-        WeightFormat::Q4_0 | WeightFormat::Q8_0 => 2,
-        _ => 4,
-    };
+    let scale_bytes = 2 * format.spec().f16_fields;
     let mut row = Vec::with_capacity(units * bytes);
     for u in 0..units {
         for _ in 0..scale_bytes / 2 {

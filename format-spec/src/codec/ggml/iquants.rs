@@ -9,7 +9,7 @@
 use super::f16_at;
 
 /// The IQ4_NL/IQ4_XS codebook: a fixed non-uniform grid, ascending, denser near zero.
-const IQ4_CODEBOOK: [i8; 16] = [
+pub const IQ4_CODEBOOK: [i8; 16] = [
     -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
 ];
 

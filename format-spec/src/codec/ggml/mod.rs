@@ -18,6 +18,7 @@ mod kquants;
 mod legacy;
 mod ternary;
 
+pub use iquants::IQ4_CODEBOOK;
 pub use legacy::quantize_block_q8_0;
 
 use super::{check_len, Codec, CodecError};
