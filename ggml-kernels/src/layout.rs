@@ -126,6 +126,9 @@ weight_formats! {
     /// HCT int4, groups of 32 (Q4_1's bytes; Q8_0 activations, see [`WeightFormat::activation`]).
     Int4G32 = "int4_g32", hct_format::codec::int4::block_layout(32), f16_fields: 2, Q8_0,
         to_float: portable::to_float_int4_g32, vec_dot: portable::vec_dot_int4_g32_q8_0;
+    /// ggml IQ4_NL: fp16 d, 16 bytes of indices into a fixed non-uniform codebook.
+    Iq4Nl = "iq4_nl", ggml("iq4_nl"), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::iq4_nl::to_float, vec_dot: crate::kernels::iq4_nl::vec_dot_q8_0;
 }
 
 use crate::kernels::portable;

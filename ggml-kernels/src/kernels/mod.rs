@@ -12,6 +12,8 @@
 
 pub mod portable;
 
+pub mod iq4_nl;
+
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 
