@@ -8,8 +8,8 @@
  *
  * What is checked, and how:
  *
- * 1. to_float. For Q4_0, Q4_1 and Q8_0, libhct's traits (codecs ggml_q4_0, ggml_q4_1,
- *    ggml_q8_0) and int4_g32_fp16_v1 (Q4_1's bytes) decode the same rows as
+ * 1. to_float. For Q4_0, Q4_1, Q8_0 and IQ4_NL, libhct's traits (codecs ggml_q4_0, ggml_q4_1,
+ *    ggml_q8_0, ggml_iq4_nl) and int4_g32_fp16_v1 (Q4_1's bytes) decode the same rows as
  *    ggml_get_type_traits(type)->to_float: every value must be identical bit for bit (two
  *    NaNs count as equal). Rows are ggml_quantize_chunk's output for random weights, and raw
  *    random blocks whose fp16 scales cover zero, subnormals, ±65504 and random exponents.
@@ -125,14 +125,28 @@ struct pairing {
     int has_min;             /* layout d, m, nibbles (Q4_1 and int4) */
     int nibbles;             /* 4-bit quants (else Q8_0's int8) */
     int signed_offset;       /* Q4_0: q - 8 */
+    int codebook;            /* IQ4_NL: q indexes ggml's non-uniform grid (iq4nl_grid) */
 };
 
 static const struct pairing pairings[] = {
-    {"ggml_q4_0", GGML_TYPE_Q4_0, 0, 1, 1},
-    {"ggml_q4_1", GGML_TYPE_Q4_1, 1, 1, 0},
-    {"ggml_q8_0", GGML_TYPE_Q8_0, 0, 0, 0},
-    {"int4_g32_fp16_v1", GGML_TYPE_Q4_1, 1, 1, 0},
+    {"ggml_q4_0", GGML_TYPE_Q4_0, 0, 1, 1, 0},
+    {"ggml_q4_1", GGML_TYPE_Q4_1, 1, 1, 0, 0},
+    {"ggml_q8_0", GGML_TYPE_Q8_0, 0, 0, 0, 0},
+    {"int4_g32_fp16_v1", GGML_TYPE_Q4_1, 1, 1, 0, 0},
+    {"ggml_iq4_nl", GGML_TYPE_IQ4_NL, 0, 1, 0, 1},
 };
+
+/* IQ4_NL's 16 grid values, read from ggml itself: its to_float of a block with d = 1 and
+ * indices 0..15 (so this program does not restate the table it checks). */
+static float iq4nl_grid[16];
+
+static void read_iq4nl_grid(void) {
+    uint8_t block[18] = {0x00, 0x3c}; /* d = 1.0 in binary16 */
+    for (int j = 0; j < 16; j++) block[2 + j] = (uint8_t) j;
+    float out[32];
+    ggml_get_type_traits(GGML_TYPE_IQ4_NL)->to_float(block, out, 32);
+    for (int j = 0; j < 16; j++) iq4nl_grid[j] = out[j];
+}
 
 /* d * q_i for element i of a 32-element block (exact in float), and the block's minimum. */
 static float block_scaled_quant(const struct pairing *p, const uint8_t *block, int i, float *m) {
@@ -142,6 +156,7 @@ static float block_scaled_quant(const struct pairing *p, const uint8_t *block, i
     if (!p->nibbles) return d * (float) (int8_t) qs[i];
     int q = i < 16 ? (qs[i] & 15) : (qs[i - 16] >> 4);
     if (p->signed_offset) q -= 8;
+    if (p->codebook) return d * iq4nl_grid[q];
     return d * (float) q;
 }
 
@@ -524,6 +539,7 @@ int main(int argc, char **argv) {
     CHECK(v.library_major == HCT_LIBRARY_VERSION_MAJOR && v.library_minor == HCT_LIBRARY_VERSION_MINOR,
           "header and library versions");
     printf("%s, isa %s; ggml %s\n", v.text, hct_isa_name(hct_active_isa()), ggml_version());
+    read_iq4nl_grid();
     test_kernels();
     test_golden(argv[1]);
     if (argc >= 3) test_real_file(argv[2]);
