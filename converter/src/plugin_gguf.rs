@@ -34,11 +34,21 @@ pub const KEY_HEADER_SHA256: &str = "hct.gguf_header_sha256";
 /// The header digest entry for a file whose other metadata is `metadata` (to be appended
 /// last).
 pub fn header_digest_entry(
+    path: &std::path::Path,
     version: u32,
     metadata: &[(String, Value)],
     tensors: &[GgufTensorInfo],
 ) -> Result<(String, Value)> {
-    let header = encode_header(version, metadata, tensors)?;
+    // encode_header works in memory; its errors should name the file this header is for.
+    let header = encode_header(version, metadata, tensors).map_err(|e| match e {
+        hct_format::gguf::GgufError::InvalidWriterInput { reason, .. } => {
+            hct_format::gguf::GgufError::InvalidWriterInput {
+                path: path.to_path_buf(),
+                reason,
+            }
+        }
+        other => other,
+    })?;
     Ok((
         KEY_HEADER_SHA256.into(),
         Value::string(hex::encode(Sha256::digest(&header))),
@@ -134,7 +144,7 @@ fn check_records(file: &GgufFile) -> Result<(String, Vec<[u8; 32]>)> {
         .cloned()
         .collect();
     let infos: Vec<GgufTensorInfo> = file.tensors().iter().map(|t| t.info.clone()).collect();
-    let (_, digest) = header_digest_entry(file.version(), &others, &infos)?;
+    let (_, digest) = header_digest_entry(file.path(), file.version(), &others, &infos)?;
     if digest.as_str() != Some(recorded_header) {
         return Err(CliError {
             code: exit::CHECKSUM,

@@ -218,6 +218,12 @@ fn huge_alignment_key_does_not_amplify_output() {
         "{err}"
     );
     assert!(!out.exists());
+    // Item 10: the plugin mode encodes the header in memory first; its error named the
+    // file `<memory>` instead of the output.
+    let (code, err) = convert(&src, &out, &["--gguf-mode", "plugin"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("out.gguf") && !err.contains("<memory>"), "{err}");
+    assert!(!out.exists());
 
     let mut g = b"GGUF".to_vec();
     g.extend(3u32.to_le_bytes());

@@ -172,7 +172,7 @@ pub fn write_gguf(
     if mode == GgufMode::Plugin {
         let records = records_of(&tensors, &infos, &routes)?;
         meta.extend(plugin_gguf::metadata_entries(&records));
-        let digest = plugin_gguf::header_digest_entry(version, &meta, &infos)?;
+        let digest = plugin_gguf::header_digest_entry(out, version, &meta, &infos)?;
         meta.push(digest);
     }
 
