@@ -56,3 +56,21 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
     }
     FAILURE
 }
+
+/// A usage error (exit 2) with this message.
+pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
+    crate::CliError {
+        code: USAGE,
+        message: message.to_string(),
+    }
+    .into()
+}
+
+/// An unsupported-feature error (exit 6) with this message.
+pub fn unsupported(message: impl std::fmt::Display) -> anyhow::Error {
+    crate::CliError {
+        code: UNSUPPORTED,
+        message: message.to_string(),
+    }
+    .into()
+}

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    #[cfg(unix)]
+    bus_error::install();
     // Bad input must never show a Rust backtrace; a panic is our bug, reported as such.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("hct: internal error (please report): {info}");
@@ -81,9 +83,57 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(())) => ExitCode::from(exit::OK),
         Ok(Err(e)) => {
-            eprintln!("hct: error: {e:#}");
+            eprintln!("hct: error: {}", message_of(&e));
             ExitCode::from(exit::code_for(&e))
         }
         Err(_) => ExitCode::from(exit::FAILURE),
+    }
+}
+
+/// The error chain on one line, each cause after a colon, leaving out causes whose text
+/// the line already holds (library errors that print their OS error as well as chaining
+/// it would otherwise show it twice).
+fn message_of(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Inputs are memory-mapped, so a file truncated by another process while we read it
+/// raises SIGBUS on the next access to a page past its new end. Without a handler the
+/// process dies silently; this one says what happened and exits with the I/O code. The
+/// output never appears (it is renamed into place only when complete), and the temporary
+/// file left beside it is removed by the next run that writes the same output.
+#[cfg(unix)]
+mod bus_error {
+    const MESSAGE: &[u8] = b"hct: error: an input file became shorter while it was being read \
+(SIGBUS on a mapped page); nothing was written at the output path\n";
+
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; MESSAGE is static.
+        unsafe {
+            libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            libc::_exit(crate::exit::IO as libc::c_int);
+        }
+    }
+
+    pub fn install() {
+        // SAFETY: installing a handler before any thread starts; the handler only calls
+        // async-signal-safe functions.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigbus as *const () as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
+        }
     }
 }

@@ -50,3 +50,67 @@ pub fn print_json(v: &serde_json::Value) {
         serde_json::to_string_pretty(v).expect("JSON values serialize")
     );
 }
+
+/// A JSON array written element by element from an iterator, so that a listing of a
+/// million metadata entries never exists as one in-memory tree (serde_json's `Value` costs
+/// about a hundred times the bytes the entry takes in the file).
+pub struct StreamedArray<I>(std::cell::Cell<Option<I>>);
+
+impl<I> StreamedArray<I> {
+    pub fn new(items: I) -> Self {
+        StreamedArray(std::cell::Cell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator<Item = T>, T: serde::Serialize> serde::Serialize for StreamedArray<I> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let items = self
+            .0
+            .take()
+            .ok_or_else(|| S::Error::custom("a streamed array is written once"))?;
+        let mut seq = s.serialize_seq(None)?;
+        for v in items {
+            seq.serialize_element(&v)?;
+        }
+        seq.end()
+    }
+}
+
+/// A JSON document whose small fields are `head` and whose two long lists are streamed.
+#[derive(serde::Serialize)]
+pub struct Listing<M, T> {
+    #[serde(flatten)]
+    pub head: serde_json::Map<String, serde_json::Value>,
+    pub metadata: M,
+    pub tensors: T,
+}
+
+/// Pretty-print `doc` to stdout without building it in memory first.
+pub fn print_json_streamed(doc: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    serde_json::to_writer_pretty(&mut out, doc)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// One metadata entry of `inspect --json`.
+#[derive(serde::Serialize)]
+pub struct MetaEntry<'a> {
+    pub key: &'a str,
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    pub value: hct_format::value::JsonView<'a>,
+}
+
+impl<'a> MetaEntry<'a> {
+    pub fn new(key: &'a str, value: &'a hct_format::Value, max_items: usize) -> Self {
+        MetaEntry {
+            key,
+            ty: value.value_type().name(),
+            value: hct_format::value::JsonView { value, max_items },
+        }
+    }
+}

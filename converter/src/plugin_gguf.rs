@@ -34,11 +34,21 @@ pub const KEY_HEADER_SHA256: &str = "hct.gguf_header_sha256";
 /// The header digest entry for a file whose other metadata is `metadata` (to be appended
 /// last).
 pub fn header_digest_entry(
+    path: &std::path::Path,
     version: u32,
     metadata: &[(String, Value)],
     tensors: &[GgufTensorInfo],
 ) -> Result<(String, Value)> {
-    let header = encode_header(version, metadata, tensors)?;
+    // encode_header works in memory; its errors should name the file this header is for.
+    let header = encode_header(version, metadata, tensors).map_err(|e| match e {
+        hct_format::gguf::GgufError::InvalidWriterInput { reason, .. } => {
+            hct_format::gguf::GgufError::InvalidWriterInput {
+                path: path.to_path_buf(),
+                reason,
+            }
+        }
+        other => other,
+    })?;
     Ok((
         KEY_HEADER_SHA256.into(),
         Value::string(hex::encode(Sha256::digest(&header))),
@@ -86,20 +96,9 @@ pub fn metadata_entries(tensors: &[TensorRecord]) -> Vec<(String, Value)> {
     ]
 }
 
-/// What `hct verify` found in a plugin GGUF.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifyReport {
-    pub spec_version: String,
-    pub tensors: usize,
-    pub bytes: u64,
-}
-
-/// Check every tensor of `file` against its record: same names in the same order, the codec
-/// its GGUF type carries, the SHA-256 of its bytes (hashed in parallel), and zero padding
-/// everywhere else. A file without
-/// records is unsupported (exit 6), inconsistent records are invalid (exit 4), a digest that
-/// differs is a checksum failure (exit 5) naming the tensor.
-pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
+/// The records' consistency, the header digest and the canonical layout: everything but
+/// the tensor data. Returns the spec version and each tensor's recorded SHA-256.
+fn check_records(file: &GgufFile) -> Result<(String, Vec<[u8; 32]>)> {
     let path = file.path().display().to_string();
     let meta = file.metadata();
     let lookup = |key: &str| hct_format::value::lookup(meta, key);
@@ -107,17 +106,12 @@ pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
         code: exit::INVALID,
         message: format!("{path}: {message}"),
     };
-    let Some(spec_version) = lookup(KEY_SPEC_VERSION) else {
-        return Err(CliError {
-            code: exit::UNSUPPORTED,
-            message: format!(
-                "{path}: a GGUF without HCT records ('{KEY_SPEC_VERSION}' is absent): only plugin GGUFs \
-                 (hct convert --gguf-mode plugin) carry checksums to verify"
-            ),
-        }
-        .into());
-    };
-    let spec_version = spec_version
+    let spec_version = lookup(KEY_SPEC_VERSION)
+        .ok_or_else(|| {
+            invalid(format!(
+                "'{KEY_SPEC_VERSION}' is missing beside other HCT records"
+            ))
+        })?
         .as_str()
         .ok_or_else(|| invalid(format!("'{KEY_SPEC_VERSION}' is not a string")))?
         .to_string();
@@ -150,7 +144,7 @@ pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
         .cloned()
         .collect();
     let infos: Vec<GgufTensorInfo> = file.tensors().iter().map(|t| t.info.clone()).collect();
-    let (_, digest) = header_digest_entry(file.version(), &others, &infos)?;
+    let (_, digest) = header_digest_entry(file.path(), file.version(), &others, &infos)?;
     if digest.as_str() != Some(recorded_header) {
         return Err(CliError {
             code: exit::CHECKSUM,
@@ -204,6 +198,62 @@ pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
         })?;
         expected.push(digest);
     }
+    Ok((spec_version, expected))
+}
+
+/// What `hct verify` found in a plugin GGUF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub spec_version: String,
+    pub tensors: usize,
+    pub bytes: u64,
+}
+
+const RECORD_KEYS: [&str; 5] = [
+    KEY_SPEC_VERSION,
+    KEY_TENSOR_NAMES,
+    KEY_TENSOR_CODECS,
+    KEY_TENSOR_SHA256,
+    KEY_HEADER_SHA256,
+];
+
+/// For a conversion's source: `None` for a GGUF without HCT records, otherwise each
+/// tensor's recorded SHA-256 after every check of [`verify`] except the tensor hashes
+/// (which the conversion does while it streams the tensors). Any one record key makes the
+/// file a plugin GGUF, so a damaged key name cannot turn it into an unchecked one.
+pub fn records_if_plugin(file: &GgufFile) -> Result<Option<Vec<[u8; 32]>>> {
+    if !has_records(file) {
+        return Ok(None);
+    }
+    check_records(file).map(|(_, digests)| Some(digests))
+}
+
+fn has_records(file: &GgufFile) -> bool {
+    RECORD_KEYS
+        .iter()
+        .any(|k| hct_format::value::lookup(file.metadata(), k).is_some())
+}
+
+/// Check every tensor of `file` against its record: same names in the same order, the codec
+/// its GGUF type carries, the SHA-256 of its bytes (hashed in parallel), and zero padding
+/// everywhere else. A file without
+/// records is unsupported (exit 6), inconsistent records are invalid (exit 4), a digest that
+/// differs is a checksum failure (exit 5) naming the tensor.
+pub fn verify(file: &GgufFile) -> Result<VerifyReport> {
+    let path = file.path().display().to_string();
+    if !has_records(file) {
+        return Err(CliError {
+            code: exit::UNSUPPORTED,
+            message: format!(
+                "{path}: a GGUF without HCT records ('{KEY_SPEC_VERSION}' is absent): only plugin GGUFs \
+                 (hct convert --gguf-mode plugin) carry checksums to verify"
+            ),
+        }
+        .into());
+    }
+    let (spec_version, expected) = check_records(file)?;
+    let tensors = file.tensors();
+    let digests: Vec<String> = expected.iter().map(hex::encode).collect();
     let first_bad = (0..tensors.len())
         .into_par_iter()
         .filter(|&i| <[u8; 32]>::from(Sha256::digest(file.tensor_data(i))) != expected[i])

@@ -5,6 +5,7 @@ pub mod codec;
 pub mod container;
 pub mod ggml_type;
 pub mod gguf;
+pub mod output_file;
 pub mod safetensors_io;
 pub mod value;
 

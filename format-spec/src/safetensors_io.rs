@@ -228,8 +228,17 @@ impl Checkpoint {
         for (si, p) in files.iter().enumerate() {
             let io = |op, e| Error::new(p, ErrorKind::Io { op, source: e });
             let f = File::open(p).map_err(|e| io("open the shard", e))?;
+            let fmeta = f.metadata().map_err(|e| io("read the shard's size", e))?;
+            if !fmeta.is_file() {
+                return Err(io("read the shard", crate::output_file::not_a_file(&fmeta)));
+            }
             // SAFETY: read-only mapping; see HctFile::open for the truncation caveat.
             let map = unsafe { Mmap::map(&f) }.map_err(|e| io("map the shard", e))?;
+            // Before the crate parses it: with a repeated key it would silently keep one.
+            if let Some(header) = header_json(&map) {
+                check_unique_keys(header)
+                    .map_err(|message| Error::new(p, ErrorKind::Safetensors { message }))?;
+            }
             let st = SafeTensors::deserialize(&map).map_err(|e| {
                 Error::new(
                     p,
@@ -386,3 +395,63 @@ fn read_side_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, Error> {
     }
     Ok(out)
 }
+
+/// The header's JSON bytes, when the length prefix fits in the file.
+fn header_json(file: &[u8]) -> Option<&[u8]> {
+    let n = u64::from_le_bytes(file.get(..8)?.try_into().ok()?);
+    let end = usize::try_from(n).ok()?.checked_add(8)?;
+    file.get(8..end)
+}
+
+/// JSON allows a key twice and serde keeps the last one, so two tools can read different
+/// tensors out of one header. Refuse duplicates at the top level (tensor names) and inside
+/// `__metadata__`.
+fn check_unique_keys(header: &[u8]) -> Result<(), String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    use std::collections::HashSet;
+    use std::fmt;
+
+    /// A JSON object whose keys are checked for repeats; `nested` also checks the value
+    /// of `__metadata__`.
+    struct UniqueKeys {
+        nested: bool,
+    }
+
+    impl<'de> Visitor<'de> for UniqueKeys {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.nested && key == "__metadata__" {
+                    map.next_value_seed(UniqueKeys { nested: false })?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format!("key {key:?} {DUPLICATE}")));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> serde::de::DeserializeSeed<'de> for UniqueKeys {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    // Only a repeated key is reported here; any other defect is left to the crate's parser
+    // and its messages.
+    let mut de = serde_json::Deserializer::from_slice(header);
+    match de.deserialize_map(UniqueKeys { nested: true }) {
+        Err(e) if e.to_string().contains(DUPLICATE) => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+const DUPLICATE: &str = "appears twice in the header";

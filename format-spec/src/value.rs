@@ -399,9 +399,106 @@ pub fn value_to_json(v: &Value, max_items: usize) -> serde_json::Value {
     }
 }
 
+/// A metadata value as the JSON of [`value_to_json`] (same fields, same order), written
+/// straight from the value without building a `serde_json::Value` tree: a tree costs
+/// hundreds of bytes per nested array, so a hostile file of a few MB could demand GBs.
+pub struct JsonView<'a> {
+    pub value: &'a Value,
+    pub max_items: usize,
+}
+
+impl serde::Serialize for JsonView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Array(a) => ArrayJson {
+                array: a,
+                max_items: self.max_items,
+            }
+            .serialize(s),
+            scalar => value_to_json(scalar, self.max_items).serialize(s),
+        }
+    }
+}
+
+struct ArrayJson<'a> {
+    array: &'a Array,
+    max_items: usize,
+}
+
+impl serde::Serialize for ArrayJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let a = self.array;
+        let n = a.len().min(self.max_items);
+        // Keys in value_to_json's (sorted) order.
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("elem_type", a.elem_type().name())?;
+        m.serialize_entry(
+            "items",
+            &ItemsJson {
+                array: a,
+                n,
+                max_items: self.max_items,
+            },
+        )?;
+        m.serialize_entry("len", &a.len())?;
+        m.serialize_entry("truncated", &(a.len() > n))?;
+        m.serialize_entry("type", "array")?;
+        m.end()
+    }
+}
+
+struct ItemsJson<'a> {
+    array: &'a Array,
+    n: usize,
+    max_items: usize,
+}
+
+impl serde::Serialize for ItemsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.n))?;
+        for i in 0..self.n {
+            match self.array {
+                Array::Array(v) => seq.serialize_element(&ArrayJson {
+                    array: &v[i],
+                    max_items: self.max_items,
+                })?,
+                Array::String(v) => seq.serialize_element(&String::from_utf8_lossy(&v[i]))?,
+                // Scalars: `get` copies one number.
+                a => match a.get(i) {
+                    Some(v) => seq.serialize_element(&value_to_json(&v, self.max_items))?,
+                    None => break,
+                },
+            }
+        }
+        seq.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_view_writes_what_value_to_json_builds() {
+        let nested = Value::Array(Array::Array(vec![
+            Array::String(vec![b"a".to_vec(), vec![0xff]]),
+            Array::Array(vec![Array::U16(vec![1, 2, 3]), Array::Array(vec![])]),
+            Array::F32(vec![1.5, f32::NAN]),
+        ]));
+        for max_items in [0, 1, 2, usize::MAX] {
+            for v in [&nested, &Value::F64(f64::INFINITY), &Value::string("x")] {
+                let direct = serde_json::to_string(&JsonView {
+                    value: v,
+                    max_items,
+                })
+                .unwrap();
+                let tree = serde_json::to_string(&value_to_json(v, max_items)).unwrap();
+                assert_eq!(direct, tree);
+            }
+        }
+    }
 
     #[test]
     fn value_type_ids_match_gguf() {

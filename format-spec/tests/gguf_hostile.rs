@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hct_format::gguf::{GgufError, GgufFile, MAX_ARRAY_NESTING};
+use hct_format::gguf::{GgufError, GgufFile, MAX_ALIGNMENT, MAX_ARRAY_NESTING};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -590,5 +590,57 @@ fn mutated_files_never_panic() {
     assert!(
         accepted > 0 && refused > 0,
         "accepted {accepted}, refused {refused}"
+    );
+}
+
+/// Attack: a 57-byte file asks for 2^31-byte alignment, so a converter pads its output to
+/// gigabytes. Alignments above `MAX_ALIGNMENT` are refused, naming key and offset.
+#[test]
+fn huge_alignment_is_refused() {
+    let mut b = header(3, 0, 1);
+    b.extend((KEY.len() as u64).to_le_bytes());
+    b.extend(KEY.as_bytes());
+    b.extend(4u32.to_le_bytes()); // u32
+    b.extend((1u32 << 31).to_le_bytes());
+    assert_eq!(b.len(), 57);
+    let err = refuse(b.clone());
+    assert!(
+        matches!(
+            err,
+            GgufError::AlignmentTooLarge {
+                alignment: 0x8000_0000,
+                max: MAX_ALIGNMENT,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("general.alignment"), "{err}");
+    // The largest accepted value still opens.
+    let at = b.len() - 4;
+    b[at..].copy_from_slice(&MAX_ALIGNMENT.to_le_bytes());
+    b.resize(MAX_ALIGNMENT as usize, 0);
+    GgufFile::from_bytes(b).unwrap();
+}
+const KEY: &str = "general.alignment";
+
+/// Attack: a tensor name with an interior NUL, which ggml (a C string) would read as a
+/// shorter name than every Rust or Python reader does.
+#[test]
+fn tensor_name_with_interior_nul_is_refused() {
+    let mut b = base();
+    let f = tensor_fields(&b, 0);
+    b[f.name] = 0;
+    let err = refuse(b);
+    assert!(
+        matches!(
+            err,
+            GgufError::NulInTensorName {
+                index: 0,
+                at: 0,
+                ..
+            }
+        ),
+        "{err}"
     );
 }

@@ -32,8 +32,8 @@ pub struct VerifyArgs {
     #[arg(long)]
     json: bool,
     /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 pub fn validate(a: ValidateArgs) -> Result<()> {
@@ -56,8 +56,9 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
 pub fn verify(a: VerifyArgs) -> Result<()> {
     if let Some(n) = a.threads {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()?;
+            .num_threads(n as usize)
+            .build_global()
+            .map_err(|e| anyhow::anyhow!("cannot start {n} worker threads: {e}"))?;
     }
     let start = Instant::now();
     if is_gguf(&a.file)? {

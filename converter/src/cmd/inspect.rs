@@ -46,27 +46,23 @@ pub fn run(a: Args) -> Result<()> {
         0.0
     };
     if a.json {
-        let tensors: Vec<_> = f
-            .tensors()
-            .iter()
-            .map(|t| {
-                json!({
-                    "name": t.name,
-                    "shape": t.shape,
-                    "codec": t.codec,
-                    "codec_known": codec::find(&t.codec).is_some(),
-                    "source_dtype": t.source_dtype,
-                    "codec_params": t.codec_params.iter().map(|(k, v)| (k.clone(), value_to_json(v, max_items))).collect::<serde_json::Map<_, _>>(),
-                    "offset": t.offset,
-                    "length": t.length,
-                    "elements": t.element_count(),
-                    "bits_per_weight": if t.element_count() > 0 { t.length as f64 * 8.0 / t.element_count() as f64 } else { 0.0 },
-                    "sha256": hex::encode(t.sha256),
-                })
+        let tensors = f.tensors().iter().map(|t| {
+            json!({
+                "name": t.name,
+                "shape": t.shape,
+                "codec": t.codec,
+                "codec_known": codec::find(&t.codec).is_some(),
+                "source_dtype": t.source_dtype,
+                "codec_params": t.codec_params.iter().map(|(k, v)| (k.clone(), value_to_json(v, max_items))).collect::<serde_json::Map<_, _>>(),
+                "offset": t.offset,
+                "length": t.length,
+                "elements": t.element_count(),
+                "bits_per_weight": if t.element_count() > 0 { t.length as f64 * 8.0 / t.element_count() as f64 } else { 0.0 },
+                "sha256": hex::encode(t.sha256),
             })
-            .collect();
+        });
         let p = f.preamble();
-        output::print_json(&json!({
+        let head = json!({
             "file": a.file,
             "format": "hct",
             "spec_version": format!("{}.{}", p.major, p.minor),
@@ -74,10 +70,16 @@ pub fn run(a: Args) -> Result<()> {
             "header": { "offset": p.header_offset, "length": p.header_len, "sha256": hex::encode(p.header_sha256) },
             "elements": elements,
             "bits_per_weight_whole_file": bpw,
-            "metadata": f.metadata().iter().map(|(k, v)| json!({"key": k, "type": v.value_type().name(), "value": value_to_json(v, max_items)})).collect::<Vec<_>>(),
-            "tensors": tensors,
-        }));
-        return Ok(());
+        });
+        let metadata = f
+            .metadata()
+            .iter()
+            .map(|(k, v)| output::MetaEntry::new(k, v, max_items));
+        return output::print_json_streamed(&output::Listing {
+            head: head.as_object().cloned().unwrap_or_default(),
+            metadata: output::StreamedArray::new(metadata),
+            tensors: output::StreamedArray::new(tensors),
+        });
     }
     let p = f.preamble();
     println!(
@@ -162,15 +164,23 @@ fn run_foreign(a: &Args, format: Format) -> Result<()> {
         0.0
     };
     if a.json {
-        output::print_json(&json!({
+        let head = json!({
             "file": a.file, "format": format, "file_bytes": file_bytes, "elements": elements,
             "bits_per_weight_tensor_data": bpw,
-            "metadata": meta.iter().map(|(k, v)| json!({"key": k, "type": v.value_type().name(), "value": value_to_json(v, max_items)})).collect::<Vec<_>>(),
-            "tensors": tensors.iter().map(|t| json!({
+        });
+        let metadata = meta
+            .iter()
+            .map(|(k, v)| output::MetaEntry::new(k, v, max_items));
+        let listed = tensors.iter().map(|t| {
+            json!({
                 "name": t.name, "shape": t.shape, "codec": t.codec, "source_dtype": t.source_dtype, "length": t.data.len(),
-            })).collect::<Vec<_>>(),
-        }));
-        return Ok(());
+            })
+        });
+        return output::print_json_streamed(&output::Listing {
+            head: head.as_object().cloned().unwrap_or_default(),
+            metadata: output::StreamedArray::new(metadata),
+            tensors: output::StreamedArray::new(listed),
+        });
     }
     println!(
         "{}: {}, {}, {} tensors, {} elements, {:.3} bits per weight over the tensor data",

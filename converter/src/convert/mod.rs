@@ -8,8 +8,8 @@ mod to_hct;
 mod to_safetensors;
 mod transcode;
 
-use crate::output;
-use anyhow::{bail, Result};
+use crate::{exit, output};
+use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use quality::Quality;
 use serde::Serialize;
@@ -78,9 +78,10 @@ pub struct Args {
     /// source checkpoint into the output's folder.
     #[arg(long)]
     side_files: bool,
-    /// Worker threads (default: all cores). The output is identical whatever the count.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker threads (default: all cores; at most 1024). The output is identical whatever
+    /// the count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -114,21 +115,24 @@ pub struct TensorReport {
 pub fn run(a: Args) -> Result<()> {
     if let Some(n) = a.threads {
         rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()?;
+            .num_threads(n as usize)
+            .build_global()
+            .map_err(|e| anyhow!("cannot start {n} worker threads: {e}"))?;
     }
     source::check_exists(&a.input)?;
     let from = match a.from {
         Some(f) => f,
-        None => detect(&a.input)?,
+        None => detect(&a.input).map_err(exit::usage)?,
     };
     let to = match a.to {
         Some(f) => f,
-        None => detect(&a.output)?,
+        None => detect(&a.output).map_err(exit::usage)?,
     };
-    let plan = plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for)?;
+    let plan = plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for).map_err(exit::usage)?;
     if to != Format::Hct && (a.codec.is_some() || !a.codec_for.is_empty()) {
-        bail!("--codec and --codec-for choose HCT codecs; convert to .hct first, then export");
+        return Err(exit::usage(
+            "--codec and --codec-for choose HCT codecs; convert to .hct first, then export",
+        ));
     }
     let gguf_mode = if a.decode_all {
         to_gguf::GgufMode::Decoded
@@ -136,8 +140,13 @@ pub fn run(a: Args) -> Result<()> {
         a.gguf_mode
     };
     if gguf_mode == to_gguf::GgufMode::Decoded && a.dtype.is_none() {
-        bail!("--gguf-mode decoded needs --dtype (f32, f16 or bf16)");
+        return Err(exit::usage(
+            "--gguf-mode decoded needs --dtype (f32, f16 or bf16)",
+        ));
     }
+    // Refuse a device, FIFO, symlink or directory at the output path before any work.
+    hct_format::output_file::check_target(&a.output)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
     let total = src.total_bytes();

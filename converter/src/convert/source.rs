@@ -2,10 +2,12 @@
 //! carries their bytes unchanged, zero-copy bytes) and HCT metadata.
 
 use anyhow::{Context, Result};
+use hct_format::container::ErrorKind;
 use hct_format::gguf::GgufFile;
 use hct_format::safetensors_io::Checkpoint;
 use hct_format::value::{Metadata, Value};
 use hct_format::HctFile;
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// One input tensor.
@@ -18,12 +20,71 @@ pub struct SrcTensor<'a> {
     pub source_dtype: String,
     pub codec_params: Metadata,
     pub data: &'a [u8],
+    /// Position in the source's tensor list.
+    pub index: usize,
+    /// The SHA-256 the source recorded for `data` (an HCT payload checksum, a plugin GGUF's
+    /// record) and the file that recorded it. A conversion hashes the bytes as it reads them
+    /// and refuses to finish when they differ, so damage is never passed on re-hashed.
+    pub recorded_sha256: Option<([u8; 32], &'a Path)>,
+}
+
+impl SrcTensor<'_> {
+    /// A hasher to feed this tensor's bytes through, in order, as they are read.
+    pub fn check(&self) -> SourceCheck<'_> {
+        SourceCheck {
+            tensor: self,
+            hasher: self.recorded_sha256.map(|_| Sha256::new()),
+        }
+    }
+
+    /// Compare the SHA-256 of all of `data`, computed elsewhere on the way, with the record.
+    pub fn verify_digest(&self, actual: [u8; 32]) -> Result<()> {
+        let Some((expected, path)) = self.recorded_sha256 else {
+            return Ok(());
+        };
+        if actual == expected {
+            return Ok(());
+        }
+        Err(hct_format::Error::new(
+            path,
+            ErrorKind::PayloadChecksumMismatch {
+                tensor: self.name.clone(),
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            },
+        ))
+        .context("the input is damaged; nothing was written")
+    }
+}
+
+/// Hashes one source tensor's bytes while a conversion streams them (no separate pass) and
+/// checks them against the source's record at the end. A no-op for sources that record no
+/// checksums (safetensors, ordinary GGUF).
+pub struct SourceCheck<'t> {
+    tensor: &'t SrcTensor<'t>,
+    hasher: Option<Sha256>,
+}
+
+impl SourceCheck<'_> {
+    pub fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = &mut self.hasher {
+            h.update(bytes);
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        match self.hasher {
+            Some(h) => self.tensor.verify_digest(h.finalize().into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An opened input file.
 pub enum Source {
     Safetensors(Checkpoint),
-    Gguf(GgufFile),
+    /// With each tensor's recorded SHA-256 when the file is a plugin GGUF.
+    Gguf(GgufFile, Option<Vec<[u8; 32]>>),
     Hct(HctFile),
 }
 
@@ -36,7 +97,11 @@ impl Source {
                 f.validate()?;
                 Source::Hct(f)
             }
-            super::Format::Gguf => Source::Gguf(GgufFile::open(path)?),
+            super::Format::Gguf => {
+                let g = GgufFile::open(path)?;
+                let records = crate::plugin_gguf::records_if_plugin(&g)?;
+                Source::Gguf(g, records)
+            }
         })
     }
 
@@ -45,16 +110,19 @@ impl Source {
             Source::Safetensors(c) => c
                 .tensors()
                 .iter()
-                .map(|t| SrcTensor {
+                .enumerate()
+                .map(|(index, t)| SrcTensor {
                     name: t.name.clone(),
                     shape: t.shape.clone(),
                     codec: t.codec_id().to_string(),
                     source_dtype: format!("{:?}", t.dtype),
                     codec_params: vec![],
                     data: c.data(t),
+                    index,
+                    recorded_sha256: None,
                 })
                 .collect(),
-            Source::Gguf(g) => g
+            Source::Gguf(g, records) => g
                 .tensors()
                 .iter()
                 .enumerate()
@@ -66,18 +134,24 @@ impl Source {
                     source_dtype: t.info.tensor_type.name().to_string(),
                     codec_params: vec![],
                     data: g.tensor_data(i),
+                    index: i,
+                    recorded_sha256: records.as_ref().map(|r| (r[i], g.path())),
                 })
                 .collect(),
             Source::Hct(f) => f
                 .tensors()
                 .iter()
-                .map(|t| SrcTensor {
+                .enumerate()
+                .map(|(index, t)| SrcTensor {
                     name: t.name.clone(),
                     shape: t.shape.clone(),
                     codec: t.codec.clone(),
                     source_dtype: t.source_dtype.clone(),
                     codec_params: t.codec_params.clone(),
-                    data: f.payload(t).expect("bounds checked at open"),
+                    // `open` checked every payload against the file's bounds.
+                    data: f.payload(t).unwrap_or_default(),
+                    index,
+                    recorded_sha256: Some((t.sha256, f.path())),
                 })
                 .collect(),
         }
@@ -103,7 +177,7 @@ impl Source {
                 }
                 m
             }
-            Source::Gguf(g) => {
+            Source::Gguf(g, _) => {
                 // The GGUF keys stay exactly as they were (order, types, values); what HCT
                 // adds is under `hct.` and is removed again on export. A plugin GGUF's own
                 // records and extension-type table describe that file's encoding, not the
@@ -122,19 +196,40 @@ impl Source {
         })
     }
 
-    /// Tell the OS a tensor's input pages can leave our resident set.
-    pub fn release(&self, name: &str) {
-        if let Source::Safetensors(c) = self {
-            if let Some(t) = c.tensors().iter().find(|t| t.name == name) {
-                c.release(t);
+    /// Tell the OS a tensor's input pages can leave our resident set (they stay in the page
+    /// cache), so a conversion's resident memory stays near one tensor whatever the format.
+    pub fn release(&self, t: &SrcTensor<'_>) {
+        match self {
+            Source::Safetensors(c) => {
+                if let Some(st) = c.tensors().get(t.index) {
+                    c.release(st);
+                }
             }
+            Source::Gguf(g, _) => g.release_tensor(t.index),
+            Source::Hct(f) => {
+                if let Some(ti) = f.tensors().get(t.index) {
+                    f.release(ti);
+                }
+            }
+        }
+    }
+
+    /// The input's path (the folder or index for a sharded checkpoint: its first shard).
+    pub fn path(&self) -> &Path {
+        match self {
+            Source::Safetensors(c) => c
+                .tensors()
+                .first()
+                .map_or(Path::new("the checkpoint"), |t| c.shard_path(t)),
+            Source::Gguf(g, _) => g.path(),
+            Source::Hct(f) => f.path(),
         }
     }
 
     pub fn total_bytes(&self) -> u64 {
         match self {
             Source::Safetensors(c) => c.total_bytes(),
-            Source::Gguf(g) => g.tensors().iter().map(|t| t.size).sum(),
+            Source::Gguf(g, _) => g.tensors().iter().map(|t| t.size).sum(),
             Source::Hct(f) => f.tensors().iter().map(|t| t.length).sum(),
         }
     }

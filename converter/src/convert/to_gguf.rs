@@ -125,11 +125,10 @@ pub fn write_gguf(
                 let from = codec::find(&t.codec)
                     .filter(|c| c.can_decode())
                     .ok_or_else(|| {
-                        anyhow!(
+                        crate::exit::unsupported(format!(
                             "tensor {:?}: this build cannot decode codec {}",
-                            t.name,
-                            t.codec
-                        )
+                            t.name, t.codec
+                        ))
                     })?;
                 let to = codec::find(want).ok_or_else(|| anyhow!("unknown --dtype {want}"))?;
                 let ty = GgmlType::from_hct_codec_id(want)
@@ -171,7 +170,7 @@ pub fn write_gguf(
     if mode == GgufMode::Plugin {
         let records = records_of(&tensors, &infos, &routes)?;
         meta.extend(plugin_gguf::metadata_entries(&records));
-        let digest = plugin_gguf::header_digest_entry(version, &meta, &infos)?;
+        let digest = plugin_gguf::header_digest_entry(out, version, &meta, &infos)?;
         meta.push(digest);
     }
 
@@ -180,22 +179,35 @@ pub fn write_gguf(
     for (i, (t, route)) in tensors.iter().zip(&routes).enumerate() {
         let mut sink = w.tensor_writer(i)?;
         let mut written = 0u64;
+        // Source bytes are hashed as they are written, checked before the tensor is done.
+        let mut check = t.check();
         match route {
             Route::Copy => {
-                sink.write_all(t.data)
-                    .with_context(|| format!("writing tensor {:?}", t.name))?;
+                for piece in t.data.chunks(8 << 20) {
+                    check.update(piece);
+                    sink.write_all(piece)
+                        .with_context(|| format!("writing tensor {:?}", t.name))?;
+                }
                 written = t.data.len() as u64;
             }
             Route::Decode { from, to } => {
-                encode_chunks(*from, *to, &t.shape, t.data, |b| {
-                    written += b.len() as u64;
-                    sink.write_all(b).map_err(anyhow::Error::from)
-                })
+                encode_chunks(
+                    *from,
+                    *to,
+                    &t.shape,
+                    t.data,
+                    |b| check.update(b),
+                    |b| {
+                        written += b.len() as u64;
+                        sink.write_all(b).map_err(anyhow::Error::from)
+                    },
+                )
                 .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, to.id()))?;
             }
         }
+        check.finish()?;
         sink.finish()?;
-        src.release(&t.name);
+        src.release(t);
         progress.inc(t.data.len() as u64);
         reports.push(TensorReport {
             name: t.name.clone(),
@@ -233,10 +245,17 @@ fn records_of(
                 Route::Copy => Sha256::digest(t.data).into(),
                 Route::Decode { from, to } => {
                     let mut h = Sha256::new();
-                    encode_chunks(*from, *to, &t.shape, t.data, |b| {
-                        h.update(b);
-                        Ok(())
-                    })
+                    encode_chunks(
+                        *from,
+                        *to,
+                        &t.shape,
+                        t.data,
+                        |_| {},
+                        |b| {
+                            h.update(b);
+                            Ok(())
+                        },
+                    )
                     .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, to.id()))?;
                     h.finalize().into()
                 }

@@ -85,12 +85,12 @@ pub fn write_hct(
 
 pub fn decoder(id: &str, tensor: &str) -> Result<&'static dyn Codec> {
     let c = codec::find(id).ok_or_else(|| {
-        anyhow!(
+        crate::exit::unsupported(format!(
             "tensor {tensor:?}: codec {id:?} is unknown to this build, so it cannot be re-encoded"
-        )
+        ))
     })?;
     if !c.can_decode() {
-        return Err(anyhow!("tensor {tensor:?}: this build cannot decode {id}, so it cannot be re-encoded (keep it with --keep)"));
+        return Err(crate::exit::unsupported(format!("tensor {tensor:?}: this build cannot decode {id}, so it cannot be re-encoded (keep it with --keep)")));
     }
     Ok(c)
 }
@@ -185,13 +185,17 @@ where
         match &step.transcode {
             Some(tc) => {
                 let mut sums = ErrorSums::default();
-                for _ in tc.chunks() {
+                let mut check = t.check();
+                for (first, n) in tc.chunks() {
                     let chunk = queue
                         .next(scope)
                         .with_context(|| format!("tensor {:?}: {} → {target}", t.name, t.codec))?;
+                    check.update(tc.input(first, n));
                     sink.write(&chunk.bytes)?;
                     sums.add(&chunk.sums);
                 }
+                check.finish()?;
+                sink.finish()?;
                 progress.inc(t.data.len() as u64);
                 quality = Some(sums.report());
             }
@@ -202,10 +206,12 @@ where
                     sink.write(piece)?;
                     progress.inc(piece.len() as u64);
                 }
+                // The sink hashed exactly the source bytes: check that digest, no second hash.
+                let digest = sink.finish()?;
+                t.verify_digest(digest)?;
             }
         }
-        sink.finish()?;
-        src.release(&t.name);
+        src.release(t);
         reports.push(TensorReport {
             name: t.name.clone(),
             shape: t.shape.clone(),

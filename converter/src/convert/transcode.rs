@@ -72,6 +72,11 @@ impl<'a> Transcode<'a> {
             .map(|r| (r, self.rows_per_chunk.min(self.rows - r)))
     }
 
+    /// The source bytes of rows `[first, first + n)`.
+    pub fn input(&self, first: u64, n: u64) -> &'a [u8] {
+        &self.data[first as usize * self.in_row..][..n as usize * self.in_row]
+    }
+
     /// Encode rows `[first, first + n)`. With `measure`, also decode each encoded row back
     /// (when the target codec can) and sum its error against the source row.
     pub fn encode_chunk(&self, first: u64, n: u64, measure: bool) -> Result<Encoded> {
@@ -103,12 +108,15 @@ impl<'a> Transcode<'a> {
 }
 
 /// Decode `data` (under `from`) and encode it under `to`, chunks in parallel; hand each
-/// encoded chunk to `write` in order. For exports, which do not report quality.
+/// encoded chunk to `write` in order, and `data` itself, piece by piece in order as it is
+/// consumed, to `read` (which hashes it for the source's checksum). For exports, which do
+/// not report quality.
 pub fn encode_chunks(
     from: &dyn Codec,
     to: &dyn Codec,
     shape: &[u64],
     data: &[u8],
+    mut read: impl FnMut(&[u8]),
     mut write: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let tc = Transcode::new(from, to, shape, data)?;
@@ -119,7 +127,8 @@ pub fn encode_chunks(
             .par_iter()
             .map(|&(first, n)| tc.encode_chunk(first, n, false))
             .collect();
-        for e in encoded {
+        for (e, &(first, n)) in encoded.into_iter().zip(group) {
+            read(tc.input(first, n));
             write(&e?.bytes)?;
         }
     }

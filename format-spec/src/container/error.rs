@@ -124,6 +124,10 @@ pub enum ErrorKind {
     },
     #[error("duplicate metadata key {key:?} at offset {offset}")]
     DuplicateKey { key: String, offset: u64 },
+    #[error("tensor #{index}: empty name at offset {offset}; a tensor name is 1 to 4096 bytes")]
+    EmptyTensorName { index: u64, offset: u64 },
+    #[error("spec minor version {minor} at offset 10 is not what the header records ({recorded}): the preamble is damaged")]
+    MinorVersionMismatch { minor: u16, recorded: String },
     #[error("duplicate tensor name {name:?} at offset {offset}")]
     DuplicateTensorName { name: String, offset: u64 },
     #[error("tensor {tensor:?} at offset {offset}: {n_dims} dimensions, the limit is {max}")]

@@ -11,6 +11,9 @@ use std::collections::HashSet;
 pub const MAGIC: [u8; 8] = [0x89, b'H', b'C', b'T', 0x0d, 0x0a, 0x1a, 0x0a];
 pub const SPEC_MAJOR: u16 = 1;
 pub const SPEC_MINOR: u16 = 0;
+/// Where a file with a minor version above 0 records it again, inside the checksummed
+/// header, because the preamble's version bytes are covered by no checksum (SPEC.md §3.2).
+pub const KEY_SPEC_MINOR: &str = "hct.spec_minor";
 pub const PREAMBLE_LEN: u64 = 64;
 /// Every payload and the header start at a multiple of this (SPEC.md §6.2).
 pub const ALIGNMENT: u64 = 64;
@@ -160,6 +163,12 @@ impl Header {
         for i in 0..n_tensors {
             let name_offset = c.offset();
             let name = c.string(MAX_TENSOR_NAME_LEN, &|| format!("name of tensor #{i}"))?;
+            if name.is_empty() {
+                return Err(ErrorKind::EmptyTensorName {
+                    index: i,
+                    offset: name_offset,
+                });
+            }
             let label = name.clone();
             let n_dims_offset = c.offset();
             let n_dims = c.u32(&|| format!("dimension count of tensor {label:?}"))?;

@@ -9,7 +9,8 @@ mod writer;
 
 pub use error::{Category, Error, ErrorKind};
 pub use header::{
-    Header, Preamble, TensorInfo, ALIGNMENT, MAGIC, PREAMBLE_LEN, SPEC_MAJOR, SPEC_MINOR,
+    Header, Preamble, TensorInfo, ALIGNMENT, KEY_SPEC_MINOR, MAGIC, PREAMBLE_LEN, SPEC_MAJOR,
+    SPEC_MINOR,
 };
 pub use reader::{Container, DamagedPayload, HctFile, VerifyReport};
 pub use writer::{TensorDesc, TensorSink, Writer, Written};

@@ -2,7 +2,9 @@
 //! out payload slices safely; `validate` adds the codec-level rules; `verify` the checksums.
 
 use super::error::{Error, ErrorKind};
-use super::header::{align_up, Header, Preamble, TensorInfo, ALIGNMENT, PREAMBLE_LEN};
+use super::header::{
+    align_up, Header, Preamble, TensorInfo, ALIGNMENT, KEY_SPEC_MINOR, PREAMBLE_LEN,
+};
 use super::limits::MAX_HEADER_LEN;
 use crate::codec;
 use crate::value::{lookup, Metadata, Value};
@@ -30,10 +32,11 @@ impl HctFile {
         let path = path.as_ref();
         let io = |op, source| Error::new(path, ErrorKind::Io { op, source });
         let file = File::open(path).map_err(|e| io("open the file", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| io("read the file's size", e))?
-            .len();
+        let meta = file.metadata().map_err(|e| io("read the file's size", e))?;
+        if !meta.is_file() {
+            return Err(io("read the file", crate::output_file::not_a_file(&meta)));
+        }
+        let len = meta.len();
         if len == 0 {
             return Err(Error::new(path, ErrorKind::Empty));
         }
@@ -42,6 +45,22 @@ impl HctFile {
         // (SPEC.md §9 tells writers to replace files by rename, never rewrite in place).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io("map the file", e))?;
         Container::from_bytes(map, path)
+    }
+}
+
+impl HctFile {
+    /// Let a tensor's mapped pages leave this process's resident set (they stay in the
+    /// page cache; a later read faults them back in), so streaming a large file does not
+    /// keep all of it resident.
+    pub fn release(&self, t: &TensorInfo) {
+        if let (Ok(offset), Ok(len)) = (usize::try_from(t.offset), usize::try_from(t.length)) {
+            if offset
+                .checked_add(len)
+                .is_some_and(|end| end <= self.data.len())
+            {
+                crate::safetensors_io::release_range(&self.data, offset, len);
+            }
+        }
     }
 }
 
@@ -348,8 +367,33 @@ fn parse(bytes: &[u8]) -> Result<(Preamble, Header), ErrorKind> {
         });
     }
     let header = Header::parse(header_bytes, offset)?;
+    check_minor_version(&preamble, &header)?;
     check_placement(&header, offset)?;
     Ok((preamble, header))
+}
+
+/// The preamble's minor version is covered by no checksum, so a file with a minor version
+/// above 0 records it again in the header as `hct.spec_minor` (u16), and the two must agree;
+/// a file without the key has minor version 0 (SPEC.md §3.2). A damaged minor version is
+/// then caught like any other damaged byte.
+fn check_minor_version(preamble: &Preamble, header: &Header) -> Result<(), ErrorKind> {
+    let recorded = lookup(&header.metadata, KEY_SPEC_MINOR);
+    let ok = match recorded {
+        None => preamble.minor == 0,
+        Some(Value::U16(m)) => *m == preamble.minor,
+        Some(_) => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(ErrorKind::MinorVersionMismatch {
+        minor: preamble.minor,
+        recorded: match recorded {
+            None => format!("no '{KEY_SPEC_MINOR}' key, so 0"),
+            Some(Value::U16(m)) => format!("'{KEY_SPEC_MINOR}' = {m}"),
+            Some(v) => format!("'{KEY_SPEC_MINOR}' of type {}, not u16", v.value_type()),
+        },
+    })
 }
 
 /// Payloads lie in table order, each at the first multiple of 64 after the previous one

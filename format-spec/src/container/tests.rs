@@ -209,12 +209,83 @@ fn future_major_version_is_refused() {
 }
 
 #[test]
-fn newer_minor_version_is_accepted() {
-    let mut b = valid_bytes();
+fn newer_minor_version_recorded_in_the_header_is_accepted() {
+    let mut b = with_header(&valid_bytes(), |h| {
+        h.metadata.push((KEY_SPEC_MINOR.into(), Value::U16(7)));
+    });
     b[10..12].copy_from_slice(&7u16.to_le_bytes());
     let c = Container::from_bytes(b, "t").unwrap();
     assert_eq!(c.preamble().minor, 7);
     c.validate().unwrap();
+}
+
+/// Attack: flip a bit of the preamble's minor version, which no checksum covers (§3.2).
+#[test]
+fn flipped_minor_version_bits_are_refused() {
+    let good = valid_bytes();
+    for bit in 0..16 {
+        let mut b = good.clone();
+        b[10 + bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            matches!(open_err(b), ErrorKind::MinorVersionMismatch { .. }),
+            "bit {bit}"
+        );
+    }
+    let mut recorded = with_header(&good, |h| {
+        h.metadata.push((KEY_SPEC_MINOR.into(), Value::U16(3)));
+    });
+    recorded[10..12].copy_from_slice(&3u16.to_le_bytes());
+    Container::from_bytes(recorded.clone(), "t").unwrap();
+    recorded[10] ^= 0x04;
+    assert!(matches!(
+        open_err(recorded),
+        ErrorKind::MinorVersionMismatch { minor: 7, .. }
+    ));
+}
+
+/// Attack: a tensor with an empty name (SPEC.md §4.3 requires 1 to 4,096 bytes).
+#[test]
+fn empty_tensor_name_is_refused() {
+    let b = with_header(&valid_bytes(), |h| h.tensors[1].name.clear());
+    assert!(matches!(
+        open_err(b),
+        ErrorKind::EmptyTensorName { index: 1, .. }
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty-name.hct");
+    let mut w = Writer::create(&path).unwrap();
+    let err = w.add_tensor(desc("", &[1], "f32"), &[0u8; 4]).unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::EmptyTensorName { .. }),
+        "{err}"
+    );
+    drop(w);
+    assert!(!path.exists());
+}
+
+/// Attack: every single-bit flip of a small real file, anywhere in it, is refused by
+/// open, validate or verify (SPEC.md §5.3 with the minor-version rule of §3.2).
+#[test]
+fn every_single_bit_flip_is_detected() {
+    let good = valid_bytes();
+    let mut missed = Vec::new();
+    for byte in 0..good.len() {
+        for bit in 0..8 {
+            let mut b = good.clone();
+            b[byte] ^= 1 << bit;
+            let caught = match Container::from_bytes(b, "flipped.hct") {
+                Err(_) => true,
+                Ok(c) => c.validate().is_err() || c.verify().is_err(),
+            };
+            if !caught {
+                missed.push((byte, bit));
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "undetected flips (byte, bit): {missed:?}"
+    );
 }
 
 #[test]

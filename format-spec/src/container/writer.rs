@@ -7,7 +7,8 @@
 
 use super::error::{Error, ErrorKind};
 use super::header::{
-    align_up, is_identifier, Header, Preamble, TensorInfo, PREAMBLE_LEN, SPEC_MAJOR, SPEC_MINOR,
+    align_up, is_identifier, Header, Preamble, TensorInfo, KEY_SPEC_MINOR, PREAMBLE_LEN,
+    SPEC_MAJOR, SPEC_MINOR,
 };
 use super::limits::*;
 use crate::codec;
@@ -53,25 +54,11 @@ impl Writer {
     /// Start writing `path`. Nothing appears at `path` until `finish`.
     pub fn create(path: impl AsRef<Path>) -> Result<Writer, Error> {
         let path = path.as_ref().to_path_buf();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let stem = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let mut builder = tempfile::Builder::new();
-        let prefix = format!(".{stem}.");
-        builder.prefix(&prefix).suffix(".tmp");
-        // tempfile creates 0600 files; the output is an ordinary file users share.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let tmp = builder.tempfile_in(&dir).map_err(|e| {
+        let tmp = crate::output_file::create_temp(&path).map_err(|e| {
             Error::new(
                 &path,
                 ErrorKind::Io {
-                    op: "create a temporary file beside the output",
+                    op: "create the output",
                     source: e,
                 },
             )
@@ -99,7 +86,7 @@ impl Writer {
     pub fn add_tensor(&mut self, desc: TensorDesc, payload: &[u8]) -> Result<(), Error> {
         let mut sink = self.begin_tensor(desc)?;
         sink.write(payload)?;
-        sink.finish()
+        sink.finish().map(drop)
     }
 
     /// Start a tensor whose payload will be streamed through the returned sink.
@@ -133,6 +120,13 @@ impl Writer {
     /// Write the header and preamble, flush, fsync and rename into place.
     pub fn finish(mut self, metadata: Metadata) -> Result<Written, Error> {
         check_metadata(&metadata).map_err(|k| self.err(k))?;
+        let mut metadata = metadata;
+        // The reader's rule for the version bytes no checksum covers (SPEC.md §3.2).
+        metadata.retain(|(k, _)| k != KEY_SPEC_MINOR);
+        #[allow(clippy::absurd_extreme_comparisons)]
+        if SPEC_MINOR > 0 {
+            metadata.push((KEY_SPEC_MINOR.into(), crate::value::Value::U16(SPEC_MINOR)));
+        }
         self.header.metadata = metadata;
         let header_offset = align_up(self.pos).expect("file offsets stay far below u64::MAX");
         self.pad_to(header_offset)?;
@@ -166,9 +160,8 @@ impl Writer {
             .map_err(|e| io("write the preamble", e))?;
         file.sync_all().map_err(|e| io("fsync the output", e))?;
         let file_len = self.pos;
-        tmp.persist(&path)
-            .map_err(|e| io("rename the temporary file into place", e.error))?;
-        sync_parent_dir(&path);
+        crate::output_file::persist(tmp, &path)
+            .map_err(|e| io("rename the temporary file into place", e))?;
         tracing::debug!(path = %path.display(), bytes = file_len, tensors = self.header.tensors.len(), "container written");
         Ok(Written {
             path,
@@ -185,6 +178,12 @@ impl Writer {
                 value: value.into(),
             })
         };
+        if d.name.is_empty() {
+            return Err(self.err(ErrorKind::EmptyTensorName {
+                index: self.header.tensors.len() as u64,
+                offset: 0,
+            }));
+        }
         if d.name.len() as u64 > MAX_TENSOR_NAME_LEN {
             return Err(self.err(ErrorKind::StringTooLong {
                 what: format!("tensor name {:?}", d.name),
@@ -279,8 +278,9 @@ impl TensorSink<'_> {
         self.writer.write_all(bytes)
     }
 
-    /// Close the tensor: its length must be what the codec and shape require.
-    pub fn finish(self) -> Result<(), Error> {
+    /// Close the tensor: its length must be what the codec and shape require. Returns the
+    /// payload's SHA-256 as recorded in the header.
+    pub fn finish(self) -> Result<[u8; 32], Error> {
         let length = self.writer.pos - self.start;
         if let Some(expected) = self.expected_len {
             if expected != length {
@@ -294,6 +294,7 @@ impl TensorSink<'_> {
             }
         }
         let d = self.desc;
+        let sha256: [u8; 32] = self.hasher.finalize().into();
         self.writer.names.insert(d.name.clone());
         self.writer.header.tensors.push(TensorInfo {
             name: d.name,
@@ -303,9 +304,9 @@ impl TensorSink<'_> {
             codec_params: d.codec_params,
             offset: self.start,
             length,
-            sha256: self.hasher.finalize().into(),
+            sha256,
         });
-        Ok(())
+        Ok(sha256)
     }
 }
 
@@ -357,14 +358,5 @@ fn depth(v: &crate::value::Value) -> u32 {
     match v {
         crate::value::Value::Array(a) => array_depth(a),
         _ => 0,
-    }
-}
-
-/// Make the rename durable. Failure here is not fatal: the data itself is synced.
-fn sync_parent_dir(path: &Path) {
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
     }
 }

@@ -130,6 +130,22 @@ pub enum GgufError {
         alignment: u32,
     },
 
+    #[error("{path}: key 'general.alignment' at offset {offset} is {alignment}, more than the {max} this reader accepts")]
+    AlignmentTooLarge {
+        path: PathBuf,
+        offset: u64,
+        alignment: u32,
+        max: u32,
+    },
+
+    #[error("{path}: tensor #{index} at header offset {offset}: name has a NUL byte at position {at}; ggml would read it cut short there")]
+    NulInTensorName {
+        path: PathBuf,
+        index: u64,
+        offset: u64,
+        at: usize,
+    },
+
     #[error("{path}: tensor #{index} at header offset {offset}: name is not valid UTF-8")]
     InvalidUtf8TensorName {
         path: PathBuf,

@@ -50,6 +50,10 @@ pub const GGUF_VERSION: u32 = 3;
 pub const DEFAULT_ALIGNMENT: u32 = 32;
 /// The key that sets the alignment.
 pub const KEY_ALIGNMENT: &str = "general.alignment";
+/// Largest `general.alignment` accepted, read or written (SPEC.md §8). ggml only asks for a
+/// non-zero power of two; up to 2^31 lets a 57-byte file demand gigabytes of padding. 64 KiB
+/// covers the largest page size mmap users meet (aarch64 with 64 KiB pages).
+pub const MAX_ALIGNMENT: u32 = 1 << 16;
 /// ggml's `GGML_MAX_DIMS`: a tensor has at most this many dimensions.
 pub const GGML_MAX_DIMS: usize = 4;
 /// ggml's `GGML_MAX_NAME`: names are stored NUL-terminated in this many bytes, so a name

@@ -21,7 +21,7 @@ use super::error::GgufError;
 use super::extension::{self, ExtensionType, TensorType, EXT_TYPE_BASE, KEY_EXT_TYPES};
 use super::{
     align_up, GgufTensorInfo, DEFAULT_ALIGNMENT, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_MAGIC,
-    KEY_ALIGNMENT, MAX_ARRAY_NESTING,
+    KEY_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_NESTING,
 };
 use crate::ggml_type::{GgmlType, GgmlTypeLookup};
 use crate::value::{Array, Metadata, Value, ValueType};
@@ -56,7 +56,11 @@ impl GgufFile {
             source,
         };
         let file = File::open(&path).map_err(|e| io("cannot open", e))?;
-        let len = file.metadata().map_err(|e| io("cannot stat", e))?.len();
+        let meta = file.metadata().map_err(|e| io("cannot stat", e))?;
+        if !meta.is_file() {
+            return Err(io("cannot read", crate::output_file::not_a_file(&meta)));
+        }
+        let len = meta.len();
         let bytes = if len == 0 {
             Backing::Owned(Vec::new())
         } else {
@@ -121,6 +125,17 @@ impl GgufFile {
         // parse() checked that start + size lies inside the file, so both fit in usize.
         let start = (self.header.data_offset + t.offset) as usize;
         &self.bytes.as_slice()[start..start + t.size as usize]
+    }
+
+    /// Let tensor `i`'s mapped pages leave this process's resident set (they stay in the
+    /// page cache; a later read faults them back in). A no-op for in-memory files or an
+    /// index past the end.
+    pub fn release_tensor(&self, i: usize) {
+        let (Backing::Mmap(map), Some(t)) = (&self.bytes, self.header.tensors.get(i)) else {
+            return;
+        };
+        let start = (self.header.data_offset + t.offset) as usize;
+        crate::safetensors_io::release_range(map, start, t.size as usize);
     }
 
     /// Absolute file offset where the data section starts (end of header, aligned up).
@@ -300,7 +315,15 @@ fn parse(bytes: &[u8], path: &Path) -> Result<Header, GgufError> {
 
     let alignment = match crate::value::lookup(&metadata, KEY_ALIGNMENT) {
         None => DEFAULT_ALIGNMENT,
-        Some(Value::U32(a)) if a.is_power_of_two() => *a,
+        Some(Value::U32(a)) if a.is_power_of_two() && *a <= MAX_ALIGNMENT => *a,
+        Some(Value::U32(a)) if a.is_power_of_two() => {
+            return Err(GgufError::AlignmentTooLarge {
+                path: path.to_path_buf(),
+                offset: alignment_at,
+                alignment: *a,
+                max: MAX_ALIGNMENT,
+            })
+        }
         Some(Value::U32(a)) => {
             return Err(GgufError::AlignmentNotPowerOfTwo {
                 path: path.to_path_buf(),
@@ -630,7 +653,16 @@ impl<'a> Cursor<'a> {
             index,
             offset: header_offset,
         })?;
-        // ggml keeps names in a char[GGML_MAX_NAME] with a terminating NUL.
+        // ggml keeps names in a char[GGML_MAX_NAME] with a terminating NUL, so a NUL inside
+        // would cut the name short there: two tools would see two different names.
+        if let Some(at) = name.bytes().position(|b| b == 0) {
+            return Err(GgufError::NulInTensorName {
+                path,
+                index,
+                offset: header_offset,
+                at,
+            });
+        }
         if name.len() >= GGML_MAX_NAME {
             return Err(GgufError::TensorNameTooLong {
                 path,

@@ -12,7 +12,6 @@
 //! `general.alignment` in the metadata (default 32), so the file cannot disagree with
 //! itself. The key is written only if it is in the metadata, where the metadata puts it.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +21,7 @@ use super::error::GgufError;
 use super::extension::{self, ExtensionType, TensorType, KEY_EXT_TYPES};
 use super::{
     align_up, GgufTensorInfo, DEFAULT_ALIGNMENT, GGML_MAX_DIMS, GGML_MAX_NAME, GGUF_MAGIC,
-    KEY_ALIGNMENT, MAX_ARRAY_NESTING,
+    KEY_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_NESTING,
 };
 use crate::value::{Array, Value};
 
@@ -72,27 +71,9 @@ impl GgufWriter {
         };
         let plan = plan_header(version, metadata, tensors).map_err(invalid)?;
 
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = format!(".{file_name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // NamedTempFile defaults to 0600; a model file should be as readable as one any
-        // other tool writes.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            builder.permissions(std::fs::Permissions::from_mode(0o644));
-        }
-        let tmp = builder.tempfile_in(&dir).map_err(|e| GgufError::Io {
+        let tmp = crate::output_file::create_temp(&path).map_err(|e| GgufError::Io {
             path: path.clone(),
-            action: "cannot create a temporary file beside the output",
+            action: "cannot create the output",
             source: e,
         })?;
         let mut writer = GgufWriter {
@@ -181,15 +162,8 @@ impl GgufWriter {
         tmp.as_file()
             .sync_all()
             .map_err(|e| io("cannot fsync", e))?;
-        tmp.persist(&path)
-            .map_err(|e| io("cannot rename the temporary file into place", e.error))?;
-        // Make the rename itself durable.
-        #[cfg(unix)]
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| io("cannot fsync the output directory", e))?;
-        }
+        crate::output_file::persist(tmp, &path)
+            .map_err(|e| io("cannot rename the temporary file into place", e))?;
         Ok(())
     }
 
@@ -318,7 +292,10 @@ fn validate_metadata(metadata: &[(String, Value)]) -> Result<u32, String> {
     }
     match crate::value::lookup(metadata, KEY_ALIGNMENT) {
         None => Ok(DEFAULT_ALIGNMENT),
-        Some(Value::U32(a)) if a.is_power_of_two() => Ok(*a),
+        Some(Value::U32(a)) if a.is_power_of_two() && *a <= MAX_ALIGNMENT => Ok(*a),
+        Some(Value::U32(a)) if a.is_power_of_two() => Err(format!(
+            "'{KEY_ALIGNMENT}' is {a}, more than the {MAX_ALIGNMENT} GGUF readers here accept"
+        )),
         Some(v) => Err(format!(
             "'{KEY_ALIGNMENT}' must be a u32 power of two, is {} {v}",
             v.value_type()
@@ -338,6 +315,12 @@ fn validate_tensors(tensors: &[GgufTensorInfo]) -> Result<Vec<u64>, String> {
     let mut seen = std::collections::HashSet::new();
     let mut sizes = Vec::with_capacity(tensors.len());
     for t in tensors {
+        if t.name.contains('\0') {
+            return Err(format!(
+                "tensor {:?}: a NUL byte in the name; ggml would read it cut short",
+                t.name
+            ));
+        }
         if t.name.len() >= GGML_MAX_NAME {
             return Err(format!(
                 "tensor '{}': name of {} bytes, ggml allows at most {}",
