@@ -166,7 +166,10 @@ pub fn write_gguf(
     let mut meta: Vec<(String, Value)> = match llama_meta {
         // A Hugging Face checkpoint: llama.cpp's keys replace the checkpoint's own.
         Some(mut m) => {
-            let types: Vec<_> = infos.iter().map(|i| (&i.tensor_type, i.dims.len())).collect();
+            let types: Vec<_> = infos
+                .iter()
+                .map(|i| (&i.tensor_type, i.dims.len()))
+                .collect();
             m.extend(llama_gguf::file_type_entry(&types));
             m
         }
@@ -285,7 +288,10 @@ fn llama_view<'a>(
         let orders = vec![None; all.len()];
         return Ok((all, orders, names, None));
     };
-    tracing::info!(architecture = layout.architecture, "llama.cpp layout from the checkpoint's config.json");
+    tracing::info!(
+        architecture = layout.architecture,
+        "llama.cpp layout from the checkpoint's config.json"
+    );
     let mut slots: Vec<Option<SrcTensor<'a>>> = all.into_iter().map(Some).collect();
     let mut tensors = Vec::with_capacity(layout.tensors.len());
     let mut orders = Vec::with_capacity(layout.tensors.len());
@@ -303,7 +309,10 @@ fn llama_view<'a>(
 }
 
 /// A tensor's bytes in the order the GGUF stores them (a copy only when rows move).
-fn arranged<'a>(t: &'a SrcTensor<'_>, order: Option<RowOrder>) -> Result<std::borrow::Cow<'a, [u8]>> {
+fn arranged<'a>(
+    t: &'a SrcTensor<'_>,
+    order: Option<RowOrder>,
+) -> Result<std::borrow::Cow<'a, [u8]>> {
     crate::llama_gguf::rows::arrange(t.data, &t.shape, &t.codec, order)
         .with_context(|| format!("tensor {:?}: reordering q/k rows for llama.cpp", t.name))
 }

@@ -48,11 +48,15 @@ pub fn family_of(config: &JsonObject) -> Result<(Family, String)> {
         })?;
     match SUPPORTED.iter().find(|(name, _)| *name == arch) {
         Some((_, family)) => Ok((*family, arch.to_string())),
-        None => bail!(
+        None => Err(super::unsupported(format!(
             "{}: architecture {arch:?} has no llama.cpp mapping in this build; supported: {}",
             config.file,
-            SUPPORTED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
-        ),
+            SUPPORTED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
     }
 }
 
@@ -107,15 +111,18 @@ pub fn hparam_entries(
                 // linear, yarn and llama3 scaling need keys or a generated rope_freqs tensor
                 // that this build does not write yet: refuse rather than write a model that
                 // loads and then drifts on long contexts.
-                bail!(
+                return Err(super::unsupported(format!(
                     "{}: rope_scaling of type {kind:?} is not supported yet (only models without rope_scaling)",
                     config.file
-                );
+                )));
             }
             let theta = config.f64("rope_theta")?.unwrap_or(10000.0);
             m.push((key("rope.freq_base"), Value::F32(theta as f32)));
             let eps = config.f64("rms_norm_eps")?.unwrap_or(1e-6);
-            m.push((key("attention.layer_norm_rms_epsilon"), Value::F32(eps as f32)));
+            m.push((
+                key("attention.layer_norm_rms_epsilon"),
+                Value::F32(eps as f32),
+            ));
             let head_dim = match config.u32("head_dim")? {
                 Some(d) => d,
                 None => n_embd / n_head,
@@ -131,8 +138,8 @@ pub fn hparam_entries(
     let vocab_size = config.u32("vocab_size")?;
     match family {
         Family::Llama => {
-            let vocab = vocab_size
-                .with_context(|| format!("{}: missing vocab_size", config.file))?;
+            let vocab =
+                vocab_size.with_context(|| format!("{}: missing vocab_size", config.file))?;
             m.push((key("vocab_size"), Value::U32(vocab)));
             let rope_dim = match config.u32("head_dim")? {
                 Some(d) => d,
@@ -175,26 +182,35 @@ fn pooling_type(files: &HfFiles) -> Result<Option<u32>> {
     };
     let name = format!("{path}/config.json");
     let cfg = files.json(&name)?.with_context(|| {
-        format!("modules.json names a pooling module at {path:?}, but the checkpoint carries no {name}")
+        format!(
+            "modules.json names a pooling module at {path:?}, but the checkpoint carries no {name}"
+        )
     })?;
     let flag = |k: &str| cfg.get(k).and_then(|v| v.as_bool()).unwrap_or(false);
     let mode = cfg.get("pooling_mode").and_then(|v| v.as_str());
-    Ok(Some(if flag("pooling_mode_mean_tokens") || mode == Some("mean") {
-        1
-    } else if flag("pooling_mode_cls_token") || mode == Some("cls") {
-        2
-    } else if flag("pooling_mode_lasttoken") || mode == Some("lasttoken") {
-        3
-    } else {
-        bail!("{name}: pooling mode is none of mean, CLS or last token, which llama.cpp supports")
-    }))
+    Ok(Some(
+        if flag("pooling_mode_mean_tokens") || mode == Some("mean") {
+            1
+        } else if flag("pooling_mode_cls_token") || mode == Some("cls") {
+            2
+        } else if flag("pooling_mode_lasttoken") || mode == Some("lasttoken") {
+            3
+        } else {
+            bail!(
+                "{name}: pooling mode is none of mean, CLS or last token, which llama.cpp supports"
+            )
+        },
+    ))
 }
 
 /// What happens to one checkpoint tensor.
 pub enum TensorFate {
     /// Not needed by llama.cpp (position ids, pooler, cached rotary frequencies).
     Skip,
-    Keep { name: String, rows: Option<RowOrder> },
+    Keep {
+        name: String,
+        rows: Option<RowOrder>,
+    },
 }
 
 /// The llama.cpp name of checkpoint tensor `hf_name`, or an error naming it.
@@ -240,7 +256,12 @@ fn llama_tensor(hp: &Hparams, hf_name: &str) -> Option<TensorFate> {
         return Some(TensorFate::Skip);
     }
     let (stem, suffix) = split_suffix(name)?;
-    let keep = |n: String, rows| Some(TensorFate::Keep { name: format!("{n}.{suffix}"), rows });
+    let keep = |n: String, rows| {
+        Some(TensorFate::Keep {
+            name: format!("{n}.{suffix}"),
+            rows,
+        })
+    };
     match stem {
         "model.embed_tokens" => return keep("token_embd".into(), None),
         "model.norm" => return keep("output_norm".into(), None),

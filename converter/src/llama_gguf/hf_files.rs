@@ -24,10 +24,13 @@ impl<'a> HfFiles<'a> {
 
     fn bytes(&self, name: &str) -> Option<&'a [u8]> {
         let key = format!("{HF_FILE_PREFIX}{name}");
-        self.meta.iter().find(|(k, _)| *k == key).and_then(|(_, v)| match v {
-            Value::String(b) => Some(b.as_slice()),
-            _ => None,
-        })
+        self.meta
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| match v {
+                Value::String(b) => Some(b.as_slice()),
+                _ => None,
+            })
     }
 
     /// `name` parsed as JSON, or `None` when the checkpoint did not have it.
@@ -78,7 +81,12 @@ impl<'a> JsonObject<'a> {
         let n = v
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
-            .with_context(|| format!("{}: {key} is {v}, expected an integer in 0..2^32", self.file))?;
+            .with_context(|| {
+                format!(
+                    "{}: {key} is {v}, expected an integer in 0..2^32",
+                    self.file
+                )
+            })?;
         Ok(Some(n))
     }
 

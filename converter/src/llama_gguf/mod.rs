@@ -72,13 +72,19 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
     }
 
     let mut m: Metadata = vec![
-        ("general.architecture".into(), Value::string(family.gguf_name())),
+        (
+            "general.architecture".into(),
+            Value::string(family.gguf_name()),
+        ),
         ("general.type".into(), Value::string("model")),
     ];
     if let Some(name) = config.str("_name_or_path").filter(|n| !n.is_empty()) {
         m.push(("general.name".into(), Value::string(name)));
     }
-    m.push(("general.size_label".into(), Value::string(size_label(params))));
+    m.push((
+        "general.size_label".into(),
+        Value::string(size_label(params)),
+    ));
     m.extend(hparams);
     m.push((
         "general.quantization_version".into(),
@@ -90,6 +96,15 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
         tensors: mapped,
         architecture: family.gguf_name(),
     }))
+}
+
+/// An error for a well-formed checkpoint this build cannot describe to llama.cpp (exit code 6).
+pub(crate) fn unsupported(message: String) -> anyhow::Error {
+    crate::CliError {
+        code: crate::exit::UNSUPPORTED,
+        message,
+    }
+    .into()
 }
 
 /// ggml's quantization format version, which llama.cpp's converter records.

@@ -38,7 +38,7 @@ impl RowOrder {
     fn check(self, rows: u64) -> Result<()> {
         match self {
             RowOrder::RopePairs { heads } => {
-                if heads == 0 || rows % (2 * heads as u64) != 0 {
+                if heads == 0 || !rows.is_multiple_of(2 * heads as u64) {
                     bail!(
                         "{rows} rows cannot be split into {heads} heads of an even number of rows"
                     );
@@ -65,7 +65,9 @@ pub fn arrange<'a>(
     let (rows, row_len) = match shape {
         [n] => (*n, 1),
         [rows, cols] => (*rows, *cols),
-        _ => bail!("rows can be reordered in a matrix or a vector, not a tensor of shape {shape:?}"),
+        _ => {
+            bail!("rows can be reordered in a matrix or a vector, not a tensor of shape {shape:?}")
+        }
     };
     let row_bytes = c
         .row_bytes(row_len)
@@ -121,10 +123,18 @@ mod tests {
     #[test]
     fn whole_rows_move_under_a_block_codec() {
         // Rows of 64 elements are two 32-element groups; each row must move whole.
-        let row = codec::find("int4_g32_fp16_v1").unwrap().row_bytes(64).unwrap() as usize;
+        let row = codec::find("int4_g32_fp16_v1")
+            .unwrap()
+            .row_bytes(64)
+            .unwrap() as usize;
         let data: Vec<u8> = (0..4 * row).map(|i| (i / row) as u8).collect();
-        let got = arrange(&data, &[4, 64], "int4_g32_fp16_v1", Some(RowOrder::rope_pairs(1)))
-            .unwrap();
+        let got = arrange(
+            &data,
+            &[4, 64],
+            "int4_g32_fp16_v1",
+            Some(RowOrder::rope_pairs(1)),
+        )
+        .unwrap();
         let firsts: Vec<u8> = got.chunks(row).map(|r| r[0]).collect();
         assert_eq!(firsts, [0, 2, 1, 3]);
         assert!(got.chunks(row).all(|r| r.iter().all(|&b| b == r[0])));

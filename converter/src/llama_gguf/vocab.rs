@@ -40,16 +40,23 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
     let ggml_model = match (hp.family, model_type) {
         (Family::Bert, "WordPiece") => "bert",
         (Family::Llama, "BPE") if model.bool("byte_fallback") != Some(true) => "gpt2",
-        (Family::Llama, "BPE") => bail!(
+        (Family::Llama, "BPE") => return Err(super::unsupported(
             "tokenizer.json: a SentencePiece-style BPE vocabulary (byte_fallback, as in Llama 2 \
-             and Mistral) is not supported yet; byte-level BPE (Llama 3, SmolLM2) is"
-        ),
-        (f, t) => bail!(
-            "tokenizer.json: a {t} vocabulary with a {} model is not supported; {} uses {}",
-            hp.hf_arch,
-            f.gguf_name(),
-            if f == Family::Bert { "WordPiece" } else { "byte-level BPE" }
-        ),
+                 and Mistral) is not supported yet; byte-level BPE (Llama 3, SmolLM2) is"
+                .into(),
+        )),
+        (f, t) => {
+            return Err(super::unsupported(format!(
+                "tokenizer.json: a {t} vocabulary with a {} model is not supported; {} uses {}",
+                hp.hf_arch,
+                f.gguf_name(),
+                if f == Family::Bert {
+                    "WordPiece"
+                } else {
+                    "byte-level BPE"
+                }
+            )))
+        }
     };
     let pre = pre_tokenizer_name(&tok, hp.family)?;
 
@@ -64,7 +71,9 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
         let id = id
             .as_u64()
             .and_then(|i| u32::try_from(i).ok())
-            .with_context(|| format!("tokenizer.json: model.vocab[{text:?}] = {id} is not a token id"))?;
+            .with_context(|| {
+                format!("tokenizer.json: model.vocab[{text:?}] = {id} is not a token id")
+            })?;
         pairs.push((id, text.as_str()));
     }
     for a in &added {
@@ -132,11 +141,20 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
     }
     m.push(("tokenizer.ggml.model".into(), Value::string(ggml_model)));
     m.push(("tokenizer.ggml.pre".into(), Value::string(pre)));
-    m.push(("tokenizer.ggml.tokens".into(), Value::Array(Array::String(tokens))));
-    m.push(("tokenizer.ggml.token_type".into(), Value::Array(Array::I32(types))));
+    m.push((
+        "tokenizer.ggml.tokens".into(),
+        Value::Array(Array::String(tokens)),
+    ));
+    m.push((
+        "tokenizer.ggml.token_type".into(),
+        Value::Array(Array::I32(types)),
+    ));
     if ggml_model == "gpt2" {
         let merges = merges(&model)?;
-        m.push(("tokenizer.ggml.merges".into(), Value::Array(Array::String(merges))));
+        m.push((
+            "tokenizer.ggml.merges".into(),
+            Value::Array(Array::String(merges)),
+        ));
     }
     let n_vocab_limit = (ggml_model == "bert").then_some(n_vocab);
     let sp = special_tokens(&tok, tc.as_ref(), config, &added, n_vocab_limit)?;
@@ -156,7 +174,10 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
         m.push(("tokenizer.ggml.normalizer.lowercase".into(), Value::Bool(v)));
     }
     if let Some(v) = strip {
-        m.push(("tokenizer.ggml.normalizer.strip_accents".into(), Value::Bool(v)));
+        m.push((
+            "tokenizer.ggml.normalizer.strip_accents".into(),
+            Value::Bool(v),
+        ));
     }
     Ok(m)
 }
@@ -190,7 +211,12 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
             .unwrap_or_default(),
         Some(p) => vec![p],
     };
-    let ty = |s: &Json| s.get("type").and_then(Json::as_str).unwrap_or("?").to_string();
+    let ty = |s: &Json| {
+        s.get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("?")
+            .to_string()
+    };
     let flag = |s: &Json, k: &str| s.get(k).and_then(Json::as_bool);
     let byte_level = |s: &Json, regex: bool| {
         ty(s) == "ByteLevel"
@@ -224,18 +250,25 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
         {
             "llama-bpe"
         }
-        _ => bail!(
-            "tokenizer.json: pre-tokenizer {} is not one this build recognises ({}); \
+        _ => {
+            return Err(super::unsupported(format!(
+                "tokenizer.json: pre-tokenizer {} is not one this build recognises ({}); \
              llama.cpp would split text differently under a wrong guess, so it is not guessed",
-            pre.map_or("(none)".to_string(), |p| {
-                let s = p.to_string();
-                if s.len() > 300 { format!("{}…", &s[..s.floor_char_boundary(300)]) } else { s }
-            }),
-            match family {
-                Family::Bert => "BertPreTokenizer",
-                Family::Llama => "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 split + byte-level",
-            }
-        ),
+                pre.map_or("(none)".to_string(), |p| {
+                    let s = p.to_string();
+                    if s.len() > 300 {
+                        format!("{}…", s.chars().take(300).collect::<String>())
+                    } else {
+                        s
+                    }
+                }),
+                match family {
+                    Family::Bert => "BertPreTokenizer",
+                    Family::Llama =>
+                        "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 split + byte-level",
+                }
+            )))
+        }
     };
     Ok(name)
 }
@@ -267,7 +300,9 @@ fn added_tokens(tok: &JsonObject) -> Result<Vec<AddedToken>> {
                     content: content.to_string(),
                     special: a.get("special").and_then(Json::as_bool).unwrap_or(false),
                 }),
-                _ => bail!("tokenizer.json: added_tokens[{i}] lacks an integer id or a content string"),
+                _ => bail!(
+                    "tokenizer.json: added_tokens[{i}] lacks an integer id or a content string"
+                ),
             }
         })
         .collect()
@@ -292,7 +327,9 @@ fn merges(model: &JsonObject) -> Result<Vec<Vec<u8>>> {
                     let esc = |s: &str| s.replace(' ', "\u{120}");
                     Ok(format!("{} {}", esc(a), esc(b)).into_bytes())
                 }
-                None => bail!("tokenizer.json: model.merges[{i}] is neither \"a b\" nor [\"a\", \"b\"]"),
+                None => {
+                    bail!("tokenizer.json: model.merges[{i}] is neither \"a b\" nor [\"a\", \"b\"]")
+                }
             }
         })
         .collect()
@@ -315,7 +352,12 @@ fn normalizer_flags(n: Option<&Json>) -> (Option<bool>, Option<bool>) {
                 }
             }
             Some("Sequence") => {
-                for m in n.get("normalizers").and_then(Json::as_array).into_iter().flatten() {
+                for m in n
+                    .get("normalizers")
+                    .and_then(Json::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     walk(m, lower, strip);
                 }
             }
@@ -382,9 +424,8 @@ fn special_tokens(
             }
         }
     }
-    let name_is = |names: &[(&'static str, String)], k: &str, v: &str| {
-        get(names, k).is_some_and(|n| n == v)
-    };
+    let name_is =
+        |names: &[(&'static str, String)], k: &str, v: &str| get(names, k).is_some_and(|n| n == v);
     let mut add: Vec<(&'static str, bool)> = vec![];
     let pp = tok.get("post_processor");
     let processors: Vec<&Json> = match pp {
@@ -395,11 +436,13 @@ fn special_tokens(
         },
     };
     let special_id = |e: &Json| -> Option<String> {
-        e.get("SpecialToken")?.get("id")?.as_str().map(str::to_string)
+        e.get("SpecialToken")?
+            .get("id")?
+            .as_str()
+            .map(str::to_string)
     };
-    let seq_id = |e: &Json| -> Option<String> {
-        e.get("Sequence")?.get("id")?.as_str().map(str::to_string)
-    };
+    let seq_id =
+        |e: &Json| -> Option<String> { e.get("Sequence")?.get("id")?.as_str().map(str::to_string) };
     for p in processors {
         match p.get("type").and_then(Json::as_str) {
             Some("ByteLevel") => {
@@ -411,9 +454,7 @@ fn special_tokens(
                     set(&mut add, k, true, true);
                 }
                 if tc.is_some() {
-                    let from = |field: &str| {
-                        p.get(field)?.get(0)?.as_str().map(str::to_string)
-                    };
+                    let from = |field: &str| p.get(field)?.get(0)?.as_str().map(str::to_string);
                     if get(&names, "cls").is_none() {
                         if let Some(c) = from("cls").or_else(|| get(&names, "bos").cloned()) {
                             set(&mut names, "cls", c, false);
@@ -442,7 +483,8 @@ fn special_tokens(
                 if single.len() > 1 {
                     first = special_id(single[0]);
                     if let Some(f) = &first {
-                        if tc.is_some() && !name_is(&names, "bos", f) && !name_is(&names, "cls", f) {
+                        if tc.is_some() && !name_is(&names, "bos", f) && !name_is(&names, "cls", f)
+                        {
                             set(&mut names, "bos", f.clone(), false);
                             set(&mut names, "cls", f.clone(), false);
                         }
@@ -465,12 +507,9 @@ fn special_tokens(
                     }
                 }
                 if !pair.is_empty() {
-                    let start = usize::from(
-                        first.is_some() && special_id(pair[0]) == first,
-                    );
-                    let stop = usize::from(
-                        last.is_some() && special_id(pair[pair.len() - 1]) == last,
-                    );
+                    let start = usize::from(first.is_some() && special_id(pair[0]) == first);
+                    let stop =
+                        usize::from(last.is_some() && special_id(pair[pair.len() - 1]) == last);
                     if pair.len() >= start + stop {
                         let mid = &pair[start..pair.len() - stop];
                         let is_ab = mid.len() >= 2
@@ -503,7 +542,11 @@ fn special_tokens(
         if n_vocab.is_none_or(|n| id < n) {
             set(ids, k, id, false);
         } else {
-            tracing::warn!(kind = k, id, "special token id beyond the vocabulary, skipped");
+            tracing::warn!(
+                kind = k,
+                id,
+                "special token id beyond the vocabulary, skipped"
+            );
         }
     };
     let mut chat_template = None;
