@@ -22,9 +22,17 @@ if [[ ! -f "$out/.done" ]]; then
         "$HCT_CONVERT_PYTHON" -m pip install -q --no-deps "$HCT_LLAMA_SRC/gguf-py"
         touch "$venv/.gguf-$sdist16"
     fi
+    # transformers also wants accelerate to load a GGUF; it and its one missing dependency go
+    # into a side directory, pinned, so the shared convert venv stays as peers.sh made it.
+    extra="$venv/../pyextra-accelerate-1.10.1"
+    if [[ ! -f "$extra/.done" ]]; then
+        rm -rf "$extra"
+        "$HCT_CONVERT_PYTHON" -m pip install -q --no-deps --target "$extra" accelerate==1.10.1 psutil==7.1.0
+        touch "$extra/.done"
+    fi
     log "transformers: SmolLM2 Q4_1 GGUF -> Hugging Face folder (float32)"
     rm -rf "$out.tmp"
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$HCT_CONVERT_PYTHON" "$here/make_smollm2_hf.py" \
+    PYTHONPATH="$extra" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$HCT_CONVERT_PYTHON" "$here/make_smollm2_hf.py" \
         "$smol_dir" "$(basename "$HCT_SMOLLM2_Q4_1")" "$out.tmp" >"$smol_dir/hf-by-transformers.log" 2>&1 ||
         { tail -30 "$smol_dir/hf-by-transformers.log" >&2; exit 1; }
     got="$(sha256sum "$out.tmp/model.safetensors" | cut -d' ' -f1)"

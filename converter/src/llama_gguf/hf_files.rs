@@ -44,6 +44,17 @@ impl<'a> HfFiles<'a> {
         Ok(Some(v))
     }
 
+    /// `name` as UTF-8 text, or `None` when the checkpoint did not have it.
+    pub fn text(&self, name: &str) -> Result<Option<String>> {
+        let Some(bytes) = self.bytes(name) else {
+            return Ok(None);
+        };
+        let s = std::str::from_utf8(bytes).with_context(|| {
+            format!("{name} (metadata key {HF_FILE_PREFIX}{name}) is not UTF-8 text")
+        })?;
+        Ok(Some(s.to_string()))
+    }
+
     /// Like `json`, for a file the conversion cannot do without.
     pub fn require_json(&self, name: &str, why: &str) -> Result<Json> {
         match self.json(name)? {

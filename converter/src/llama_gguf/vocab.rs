@@ -157,8 +157,10 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
         ));
     }
     let n_vocab_limit = (ggml_model == "bert").then_some(n_vocab);
-    let sp = special_tokens(&tok, tc.as_ref(), config, &added, n_vocab_limit)?;
-    for (typ, id) in &sp.ids {
+    let sp = special_tokens(files, &tok, tc.as_ref(), config, &added, n_vocab_limit)?;
+    // llama.cpp no longer reads a cls key (deprecated; bos stands for it) and its converter
+    // does not write one: neither do we.
+    for (typ, id) in sp.ids.iter().filter(|(t, _)| *t != "cls") {
         m.push((format!("tokenizer.ggml.{}", id_key(typ)), Value::U32(*id)));
     }
     for (typ, add) in &sp.add {
@@ -394,6 +396,7 @@ fn get<'v, V>(v: &'v [(&'static str, V)], k: &str) -> Option<&'v V> {
 /// names in `tokenizer_config.json` (bos falling back to cls, eos to sep), what the
 /// post-processor puts around a sequence, and the ids in `config.json`.
 fn special_tokens(
+    files: &HfFiles,
     tok: &JsonObject,
     tc: Option<&JsonObject>,
     config: &JsonObject,
@@ -556,7 +559,8 @@ fn special_tokens(
             Some(_) => tracing::warn!(
                 "tokenizer_config.json: chat_template is not a single string; not carried"
             ),
-            None => {}
+            // Newer transformers save the template beside the config instead.
+            None => chat_template = files.text("chat_template.jinja")?,
         }
         for &k in &kinds {
             if let Some(b) = tc.bool(&format!("add_{k}_token")) {
