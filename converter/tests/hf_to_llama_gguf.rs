@@ -305,3 +305,71 @@ fn unsupported_architecture_is_named_and_leaves_no_output() {
         "no temporary file left"
     );
 }
+
+/// Rewrites one JSON file of the checkpoint.
+fn edit_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(path, v.to_string()).unwrap();
+}
+
+#[test]
+fn bad_checkpoint_files_get_errors_naming_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    std::fs::create_dir(&ck).unwrap();
+    let out = dir.path().join("m.gguf");
+    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &[&str])> = vec![
+        (
+            "a vocabulary size nothing may be sized by",
+            Box::new(|ck: &Path| {
+                edit_json(&ck.join("config.json"), |v| {
+                    v["vocab_size"] = json!(4_000_000_000u64)
+                })
+            }),
+            &["vocab_size", "4000000000"],
+        ),
+        (
+            "config.json that is not JSON",
+            Box::new(|ck: &Path| std::fs::write(ck.join("config.json"), b"{not json").unwrap()),
+            &["config.json", "not valid JSON"],
+        ),
+        (
+            "heads that do not divide the q rows",
+            Box::new(|ck: &Path| {
+                edit_json(&ck.join("config.json"), |v| {
+                    v["num_attention_heads"] = json!(3)
+                })
+            }),
+            &["model.layers.0.self_attn.q_proj.weight", "3 heads"],
+        ),
+        (
+            "a token id beyond the vocabulary",
+            Box::new(|ck: &Path| {
+                edit_json(&ck.join("tokenizer.json"), |v| {
+                    v["model"]["vocab"]["zz"] = json!(99)
+                })
+            }),
+            &["tokenizer.json", "99", "vocab_size"],
+        ),
+        (
+            "a pre-tokenizer nobody recognises",
+            Box::new(|ck: &Path| {
+                edit_json(&ck.join("tokenizer.json"), |v| {
+                    v["pre_tokenizer"] = json!({"type": "Whitespace"})
+                })
+            }),
+            &["pre-tokenizer", "Whitespace"],
+        ),
+    ];
+    for (what, spoil, needles) in cases {
+        write_checkpoint(&ck, "LlamaForCausalLM");
+        spoil(&ck);
+        let (code, _, err) = hct(&["convert", s(&ck), s(&out)]);
+        assert_ne!(code, 0, "{what}");
+        for n in needles {
+            assert!(err.contains(n), "{what}: {n:?} not in {err}");
+        }
+        assert!(!out.exists(), "{what}: no output");
+    }
+}

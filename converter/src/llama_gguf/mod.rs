@@ -58,6 +58,12 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
         match arch::tensor_fate(&hp, &t.name)? {
             TensorFate::Skip => tracing::debug!(tensor = %t.name, "not used by llama.cpp"),
             TensorFate::Keep { name, rows } => {
+                if let Some(order) = rows {
+                    // Checked here too, so the error names the checkpoint's tensor.
+                    order
+                        .check(t.shape.first().copied().unwrap_or(0))
+                        .with_context(|| format!("tensor {:?} (llama.cpp {name:?})", t.name))?;
+                }
                 params = params.saturating_add(t.shape.iter().product::<u64>());
                 mapped.push(MappedTensor {
                     source: i,

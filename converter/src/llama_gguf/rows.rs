@@ -35,7 +35,8 @@ impl RowOrder {
         }
     }
 
-    fn check(self, rows: u64) -> Result<()> {
+    /// Whether a tensor of `rows` rows can be reordered so.
+    pub fn check(self, rows: u64) -> Result<()> {
         match self {
             RowOrder::RopePairs { heads } => {
                 if heads == 0 || !rows.is_multiple_of(2 * heads as u64) {
