@@ -42,10 +42,11 @@ py_convert() { # NAME FOLDER OUT
 # Keys that differ on purpose (see the README section "From Hugging Face to llama.cpp"): the model
 # card fields convert_hf_to_gguf.py reads from README.md (not a file HCT carries) and the name it
 # derives from the folder name.
-allow=(--allow-key-prefix general.name --allow-key-prefix general.basename --allow-key-prefix general.finetune
-       --allow-key-prefix general.license --allow-key-prefix general.tags --allow-key-prefix general.languages
-       --allow-key-prefix general.datasets --allow-key-prefix general.base_model --allow-key-prefix general.size_label
-       --allow-key-prefix general.repo_url --allow-key-prefix general.version --allow-key-prefix general.organization)
+allow=()
+for k in general.name general.basename general.finetune general.organization general.license general.tags \
+         general.languages general.dataset. general.base_model. general.repo_url general.version; do
+    allow+=(--allow-key-prefix "$k")
+done
 
 check_model() { # NAME FOLDER
     local m="$1" dir="$2"
@@ -60,7 +61,7 @@ check_model() { # NAME FOLDER
     echo "{\"model\": \"$m\", \"hct_threads_1_vs_2_identical\": true, \"folder_vs_via_hct_identical\": true}"
     "$py" "$here/compare_gguf.py" "$work/$m.py.gguf" "$work/$m.hct.gguf" "${allow[@]}" >"$work/$m.compare.json" ||
         { cat "$work/$m.compare.json" >&2; echo "$m: GGUFs differ" >&2; exit 1; }
-    "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"model": sys.argv[2], "keys_compared": r["keys_compared"], "keys_equal": r["keys_equal"], "tensors_identical": r["tensors_identical"], "deliberate_differences": [d["key"] for d in r["deliberate_differences"]]}))' \
+    "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"model": sys.argv[2], "keys_compared": r["keys_compared"], "keys_equal": r["keys_equal"], "tensors_identical": r["tensors_identical"], "deliberate_differences": sorted({(d["key"].split(".")[0] + "." + d["key"].split(".")[1] + (".*" if d["key"].count(".") > 1 else "")) for d in r["deliberate_differences"]})}))' \
         "$work/$m.compare.json" "$m"
 }
 
