@@ -373,3 +373,62 @@ fn bad_checkpoint_files_get_errors_naming_file_and_field() {
         assert!(!out.exists(), "{what}: no output");
     }
 }
+
+/// The real thing, without Python at test time: all-MiniLM-L6-v2's folder from the peers cache,
+/// converted by `hct`, against the GGUF llama.cpp's own converter made from the same folder (pinned
+/// by sha256 in compat-tests/pins.txt). Every key but the model-card ones llama.cpp reads from
+/// README.md must be equal in type and value, every tensor equal in name, shape, type and bytes.
+/// Skips loudly without the peers cache (fails under CI=true).
+#[test]
+fn minilm_folder_gives_llama_cpp_converters_gguf() {
+    let Some(env) =
+        hct_compat_tests::peers_env_or_skip("minilm_folder_gives_llama_cpp_converters_gguf")
+    else {
+        return;
+    };
+    let folder = env.path("HCT_MINILM_HF").unwrap();
+    let reference = GgufFile::open(env.path("HCT_MINILM_F32").unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("minilm.gguf");
+    let (code, _, err) = hct(&["convert", s(&folder), s(&out)]);
+    assert_eq!(code, 0, "{err}");
+    let ours = GgufFile::open(&out).unwrap();
+    let model_card = |k: &str| {
+        [
+            "general.name",
+            "general.license",
+            "general.tags",
+            "general.languages",
+            "general.organization",
+            "general.dataset.",
+        ]
+        .iter()
+        .any(|p| k.starts_with(p))
+    };
+    let mut compared = 0;
+    for (k, v) in reference.metadata().iter().filter(|(k, _)| !model_card(k)) {
+        let mine =
+            lookup(ours.metadata(), k).unwrap_or_else(|| panic!("{k} missing from hct's GGUF"));
+        assert!(mine.bit_eq(v), "{k}: hct {mine:?} vs llama.cpp {v:?}");
+        compared += 1;
+    }
+    for (k, _) in ours.metadata().iter().filter(|(k, _)| !model_card(k)) {
+        assert!(
+            lookup(reference.metadata(), k).is_some(),
+            "{k} only in hct's GGUF"
+        );
+    }
+    assert!(compared > 25, "only {compared} keys compared");
+    assert_eq!(ours.tensors().len(), reference.tensors().len());
+    for (i, t) in reference.tensors().iter().enumerate() {
+        let j = ours
+            .find_tensor(&t.info.name)
+            .unwrap_or_else(|| panic!("{} missing from hct's GGUF", t.info.name));
+        assert_eq!(ours.tensors()[j].info, t.info, "{}", t.info.name);
+        assert!(
+            ours.tensor_data(j) == reference.tensor_data(i),
+            "{} bytes",
+            t.info.name
+        );
+    }
+}
