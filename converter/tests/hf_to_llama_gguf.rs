@@ -42,6 +42,11 @@ fn rows_tagged(rows: usize, cols: usize) -> Vec<u8> {
 }
 
 fn write_checkpoint(dir: &Path, architecture: &str) {
+    write_checkpoint_with(dir, architecture, false);
+}
+
+/// With `qkv_bias`, the q/k/v projections get biases (Qwen2).
+fn write_checkpoint_with(dir: &Path, architecture: &str, qkv_bias: bool) {
     use safetensors::{tensor::TensorView, Dtype};
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
         (
@@ -75,6 +80,15 @@ fn write_checkpoint(dir: &Path, architecture: &str) {
                 (shape[0], shape[1])
             };
             tensors.push((format!("{p}.{n}"), shape, rows_tagged(r, c)));
+        }
+        if qkv_bias {
+            for (n, len) in [("q_proj", HIDDEN), ("k_proj", kv), ("v_proj", kv)] {
+                tensors.push((
+                    format!("{p}.self_attn.{n}.bias"),
+                    vec![len],
+                    rows_tagged(1, len),
+                ));
+            }
         }
     }
     let views: Vec<(String, TensorView)> = tensors
@@ -431,4 +445,54 @@ fn minilm_folder_gives_llama_cpp_converters_gguf() {
             t.info.name
         );
     }
+}
+
+/// Qwen2's split pattern (as its tokenizer.json spells it), before a byte-level mapping.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+#[test]
+fn qwen2_checkpoint_keeps_hugging_face_row_order_and_biases() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    std::fs::create_dir(&ck).unwrap();
+    write_checkpoint_with(&ck, "Qwen2ForCausalLM", true);
+    edit_json(&ck.join("tokenizer.json"), |v| {
+        v["pre_tokenizer"] = json!({"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": QWEN2_SPLIT}, "behavior": "Isolated", "invert": false},
+            {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false},
+        ]})
+    });
+    let out = dir.path().join("q.gguf");
+    let (code, _, err) = hct(&["convert", s(&ck), s(&out)]);
+    assert_eq!(code, 0, "{err}");
+    let g = GgufFile::open(&out).unwrap();
+    assert_eq!(str_key(&g, "general.architecture"), "qwen2");
+    assert_eq!(str_key(&g, "tokenizer.ggml.pre"), "qwen2");
+    assert_eq!(
+        u32_key(&g, "qwen2.attention.head_count_kv"),
+        KV_HEADS as u32
+    );
+    // llama.cpp's converter writes neither for Qwen2 (no head_dim in this config).
+    assert!(lookup(g.metadata(), "qwen2.vocab_size").is_none());
+    assert!(lookup(g.metadata(), "qwen2.attention.key_length").is_none());
+    let q = row_tags(&g, "blk.0.attn_q.weight");
+    assert_eq!(
+        q,
+        (0..HIDDEN).map(|r| r as f32).collect::<Vec<_>>(),
+        "q rows stay in place"
+    );
+    for b in [
+        "blk.1.attn_q.bias",
+        "blk.1.attn_k.bias",
+        "blk.1.attn_v.bias",
+    ] {
+        assert!(g.find_tensor(b).is_some(), "{b}");
+    }
+    // The Llama 3 pattern is not Qwen2's: refused for a Qwen2 model, not guessed.
+    edit_json(&ck.join("tokenizer.json"), |v| {
+        v["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] =
+            json!(QWEN2_SPLIT.replace(r"\p{N}|", r"\p{N}{1,3}|"))
+    });
+    let (code, _, err) = hct(&["convert", s(&ck), s(&out)]);
+    assert_eq!(code, 6, "{err}");
 }

@@ -13,6 +13,9 @@ pub enum Family {
     Llama,
     /// BERT encoders (all-MiniLM and friends): llama.cpp's `bert` architecture.
     Bert,
+    /// Qwen2 and Qwen2.5: llama's layout with q/k/v biases and no row reordering (llama.cpp
+    /// runs them with NeoX-style rotary embedding, which pairs elements as Hugging Face does).
+    Qwen2,
 }
 
 /// `config.json` `architectures` values accepted, and their family.
@@ -22,6 +25,8 @@ pub const SUPPORTED: &[(&str, Family)] = &[
     ("MistralForCausalLM", Family::Llama),
     ("BertModel", Family::Bert),
     ("BertForMaskedLM", Family::Bert),
+    ("Qwen2ForCausalLM", Family::Qwen2),
+    ("Qwen2Model", Family::Qwen2),
 ];
 
 impl Family {
@@ -30,6 +35,7 @@ impl Family {
         match self {
             Family::Llama => "llama",
             Family::Bert => "bert",
+            Family::Qwen2 => "qwen2",
         }
     }
 }
@@ -98,7 +104,7 @@ pub fn hparam_entries(
     m.push((key("attention.head_count"), Value::U32(n_head)));
     let mut n_head_kv = n_head;
     match family {
-        Family::Llama => {
+        Family::Llama | Family::Qwen2 => {
             // transformers fills these defaults in when a config omits them; so do we.
             n_head_kv = config.u32("num_key_value_heads")?.unwrap_or(n_head);
             m.push((key("attention.head_count_kv"), Value::U32(n_head_kv)));
@@ -123,12 +129,16 @@ pub fn hparam_entries(
                 key("attention.layer_norm_rms_epsilon"),
                 Value::F32(eps as f32),
             ));
-            let head_dim = match config.u32("head_dim")? {
-                Some(d) => d,
-                None => n_embd / n_head,
+            // transformers' Llama config always has a head_dim; Qwen2's only when the file does.
+            let head_dim = match (config.u32("head_dim")?, family) {
+                (Some(d), _) => Some(d),
+                (None, Family::Llama) => Some(n_embd / n_head),
+                (None, _) => None,
             };
-            m.push((key("attention.key_length"), Value::U32(head_dim)));
-            m.push((key("attention.value_length"), Value::U32(head_dim)));
+            if let Some(d) = head_dim {
+                m.push((key("attention.key_length"), Value::U32(d)));
+                m.push((key("attention.value_length"), Value::U32(d)));
+            }
         }
         Family::Bert => {
             let eps = config.f64("layer_norm_eps")?.unwrap_or(1e-12);
@@ -149,6 +159,12 @@ pub fn hparam_entries(
         }
         Family::Bert => {
             m.push((key("attention.causal"), Value::Bool(false)));
+            if let Some(p) = pooling_type(files)? {
+                m.push((key("pooling_type"), Value::U32(p)));
+            }
+        }
+        Family::Qwen2 => {
+            // Qwen2-based embedding models ship a sentence-transformers pooling module.
             if let Some(p) = pooling_type(files)? {
                 m.push((key("pooling_type"), Value::U32(p)));
             }
@@ -216,7 +232,7 @@ pub enum TensorFate {
 /// The llama.cpp name of checkpoint tensor `hf_name`, or an error naming it.
 pub fn tensor_fate(hp: &Hparams, hf_name: &str) -> Result<TensorFate> {
     let mapped = match hp.family {
-        Family::Llama => llama_tensor(hp, hf_name),
+        Family::Llama | Family::Qwen2 => llama_tensor(hp, hf_name),
         Family::Bert => bert_tensor(hp, hf_name),
     };
     mapped.with_context(|| {
@@ -245,7 +261,8 @@ fn split_suffix(name: &str) -> Option<(&str, &str)> {
 fn llama_tensor(hp: &Hparams, hf_name: &str) -> Option<TensorFate> {
     // `LlamaModel` checkpoints (no LM head) name tensors without the `model.` prefix.
     let owned;
-    let name = if hp.hf_arch == "LlamaModel" && !hf_name.starts_with("model.") {
+    let headless = matches!(hp.hf_arch.as_str(), "LlamaModel" | "Qwen2Model");
+    let name = if headless && !hf_name.starts_with("model.") {
         owned = format!("model.{hf_name}");
         owned.as_str()
     } else {
@@ -269,12 +286,14 @@ fn llama_tensor(hp: &Hparams, hf_name: &str) -> Option<TensorFate> {
         _ => {}
     }
     let (layer, rest) = layer_of(stem, "model.layers.", hp.n_layer)?;
-    // llama.cpp's rotary embedding pairs element i of a head with element i + 1, where
-    // Hugging Face pairs i with i + head_dim/2: q and k rows are reordered to match.
+    // llama.cpp's llama rotary embedding pairs element i of a head with element i + 1, where
+    // Hugging Face pairs i with i + head_dim/2: q and k rows are reordered to match. Qwen2
+    // runs NeoX-style in llama.cpp, the Hugging Face pairing: nothing moves.
+    let rope = |heads| (hp.family == Family::Llama).then(|| RowOrder::rope_pairs(heads));
     let (short, rows) = match rest {
         "input_layernorm" => ("attn_norm", None),
-        "self_attn.q_proj" => ("attn_q", Some(RowOrder::rope_pairs(hp.n_head))),
-        "self_attn.k_proj" => ("attn_k", Some(RowOrder::rope_pairs(hp.n_head_kv))),
+        "self_attn.q_proj" => ("attn_q", rope(hp.n_head)),
+        "self_attn.k_proj" => ("attn_k", rope(hp.n_head_kv)),
         "self_attn.v_proj" => ("attn_v", None),
         "self_attn.o_proj" => ("attn_output", None),
         "post_attention_layernorm" => ("ffn_norm", None),

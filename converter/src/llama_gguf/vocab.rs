@@ -25,6 +25,9 @@ const UNUSED: i32 = 5;
 /// A vocabulary bigger than this is refused before anything is sized by it.
 const MAX_VOCAB: u32 = 1 << 24;
 
+/// The split pattern of Qwen2's tokenizer: Llama 3's with digits one by one.
+const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// The split pattern of Llama 3's tokenizer (`Split` step before a byte-level mapping).
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -39,8 +42,10 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
     let model_type = model.str("type").unwrap_or("?");
     let ggml_model = match (hp.family, model_type) {
         (Family::Bert, "WordPiece") => "bert",
-        (Family::Llama, "BPE") if model.bool("byte_fallback") != Some(true) => "gpt2",
-        (Family::Llama, "BPE") => return Err(super::unsupported(
+        (Family::Llama | Family::Qwen2, "BPE") if model.bool("byte_fallback") != Some(true) => {
+            "gpt2"
+        }
+        (Family::Llama | Family::Qwen2, "BPE") => return Err(super::unsupported(
             "tokenizer.json: a SentencePiece-style BPE vocabulary (byte_fallback, as in Llama 2 \
                  and Mistral) is not supported yet; byte-level BPE (Llama 3, SmolLM2) is"
                 .into(),
@@ -252,6 +257,12 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
         {
             "llama-bpe"
         }
+        // Qwen2's split pattern, then a byte-level mapping without its own regex.
+        (Family::Qwen2, [sp, s])
+            if split_regex(sp).as_deref() == Some(QWEN2_SPLIT) && byte_level(s, false) =>
+        {
+            "qwen2"
+        }
         _ => {
             return Err(super::unsupported(format!(
                 "tokenizer.json: pre-tokenizer {} is not one this build recognises ({}); \
@@ -268,6 +279,7 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
                     Family::Bert => "BertPreTokenizer",
                     Family::Llama =>
                         "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 split + byte-level",
+                    Family::Qwen2 => "Qwen2 split + byte-level",
                 }
             )))
         }
