@@ -333,7 +333,8 @@ fn bad_checkpoint_files_get_errors_naming_file_and_field() {
     let ck = dir.path().join("ck");
     std::fs::create_dir(&ck).unwrap();
     let out = dir.path().join("m.gguf");
-    let cases: Vec<(&str, Box<dyn Fn(&Path)>, &[&str])> = vec![
+    type Spoil = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Spoil, &[&str])> = vec![
         (
             "a vocabulary size nothing may be sized by",
             Box::new(|ck: &Path| {
