@@ -88,6 +88,19 @@ a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(json.dumps({"model": "smollm2", "ppl_python_gguf": a["ppl"], "ppl_hct_gguf": b["ppl"], "equal": a["ppl"] == b["ppl"]}))
 sys.exit(0 if a["ppl"] == b["ppl"] else 1)
 PY
+say "qwen2: SmolLM2's weights under Qwen2's name with zero q/k/v biases (make_qwen2_relabel.py)"
+HF_HUB_OFFLINE=1 "$HCT_CONVERT_PYTHON" "$here/make_qwen2_relabel.py" "$smol_hf" "$work/qwen2-relabel"
+check_model qwen2 "$work/qwen2-relabel"
+c=$(bash "$root/compat-tests/peers.sh" ppl "$work/qwen2.hct.gguf")
+"$py" - "$b" "$c" <<'PY'
+import json, sys
+llama, qwen2 = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+# The same function computed by two llama.cpp graphs (llama with reordered rows, qwen2 NeoX-style
+# with biases): equal up to float rounding.
+close = abs(qwen2["ppl"] / llama["ppl"] - 1) < 1e-3
+print(json.dumps({"model": "qwen2-relabeled-smollm2", "ppl_as_qwen2": qwen2["ppl"], "ppl_as_llama": llama["ppl"], "within_0.1%": close}))
+sys.exit(0 if close else 1)
+PY
 venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"
 echo "{\"python_side_install_mib\": $(du -sm "$venv" | cut -f1), \"venv\": \"$(basename "$venv")\"}"
 echo "hf checks: all passed" >&2

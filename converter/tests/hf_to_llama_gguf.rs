@@ -489,10 +489,10 @@ fn qwen2_checkpoint_keeps_hugging_face_row_order_and_biases() {
     ] {
         assert!(g.find_tensor(b).is_some(), "{b}");
     }
-    // The Llama 3 pattern is not Qwen2's: refused for a Qwen2 model, not guessed.
+    // A split pattern that is neither Qwen2's nor Llama 3's is refused, not guessed.
     edit_json(&ck.join("tokenizer.json"), |v| {
         v["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] =
-            json!(QWEN2_SPLIT.replace(r"\p{N}|", r"\p{N}{1,3}|"))
+            json!(QWEN2_SPLIT.replace(r"\p{N}|", r"\p{N}{1,2}|"))
     });
     let (code, _, err) = hct(&["convert", s(&ck), s(&out)]);
     assert_eq!(code, 6, "{err}");

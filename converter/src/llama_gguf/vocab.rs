@@ -242,9 +242,9 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
         // uncased BERT vocabulary all-MiniLM and bge share.
         (Family::Bert, [s]) if ty(s) == "BertPreTokenizer" => "jina-v2-en",
         // GPT-2's byte-level regex alone.
-        (Family::Llama, [s]) if byte_level(s, true) => "gpt-2",
+        (Family::Llama | Family::Qwen2, [s]) if byte_level(s, true) => "gpt-2",
         // Digits one by one, then GPT-2's regex: SmolLM's tokenizer.
-        (Family::Llama, [d, s])
+        (Family::Llama | Family::Qwen2, [d, s])
             if ty(d) == "Digits"
                 && flag(d, "individual_digits") == Some(true)
                 && byte_level(s, true) =>
@@ -252,13 +252,13 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
             "smollm"
         }
         // Llama 3's split pattern, then a byte-level mapping without its own regex.
-        (Family::Llama, [sp, s])
+        (Family::Llama | Family::Qwen2, [sp, s])
             if split_regex(sp).as_deref() == Some(LLAMA3_SPLIT) && byte_level(s, false) =>
         {
             "llama-bpe"
         }
         // Qwen2's split pattern, then a byte-level mapping without its own regex.
-        (Family::Qwen2, [sp, s])
+        (Family::Llama | Family::Qwen2, [sp, s])
             if split_regex(sp).as_deref() == Some(QWEN2_SPLIT) && byte_level(s, false) =>
         {
             "qwen2"
@@ -277,9 +277,9 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
                 }),
                 match family {
                     Family::Bert => "BertPreTokenizer",
-                    Family::Llama =>
-                        "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 split + byte-level",
-                    Family::Qwen2 => "Qwen2 split + byte-level",
+                    Family::Llama | Family::Qwen2 => {
+                        "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 or Qwen2 split + byte-level"
+                    }
                 }
             )))
         }
