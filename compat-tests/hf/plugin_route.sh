@@ -26,7 +26,8 @@ printf '#!/bin/sh\nLD_PRELOAD=%q HCT_PLUGIN_MODE=fast exec %q "$@"\n' "$libhct" 
     >"$work/bin-hfroute/llama-embedding"
 chmod +x "$work/bin-hfroute/llama-embedding"
 for which in from-folder from-gguf; do
-    HCT_LLAMA_BIN="$work/bin-hfroute" "$py" "$root/compat-tests/peers.py" embed "$m.$which.plugin.gguf" --vectors >"$m.$which.embed.json"
+    HCT_LLAMA_BIN="$work/bin-hfroute" HCT_PLUGIN_STATS="$m.$which.stats.json" \
+        "$py" "$root/compat-tests/peers.py" embed "$m.$which.plugin.gguf" --vectors >"$m.$which.embed.json"
 done
 "$py" - "$m" <<'PY'
 import json, struct, sys
@@ -71,8 +72,10 @@ ea, eb = (json.load(open(f"{m}.{w}.embed.json"))["vectors"] for w in ("from-fold
 same_tensors = a == b
 doc = {"check": "hf-folder-plugin-route-minilm-int4_opt_v1", "tensors": len(a),
        "int4_opt_v1_tensors": sum(1 for c, _ in a.values() if c == "int4_opt_v1"),
-       "tensors_identical_to_gguf_route": same_tensors, "embeddings_identical_to_gguf_route": ea == eb}
-doc["ok"] = same_tensors and ea == eb and doc["int4_opt_v1_tensors"] > 0
+       "tensors_identical_to_gguf_route": same_tensors, "embeddings_identical_to_gguf_route": ea == eb,
+       # libhct ran the int4 matrix products (not a decoded fallback).
+       "int4_opt_v1_vec_dot_calls": json.load(open(f"{m}.from-folder.stats.json"))["codecs"]["int4_opt_v1"]["vec_dot_calls"]}
+doc["ok"] = same_tensors and ea == eb and doc["int4_opt_v1_tensors"] > 0 and doc["int4_opt_v1_vec_dot_calls"] > 0
 print(json.dumps(doc))
 sys.exit(0 if doc["ok"] else 1)
 PY

@@ -200,7 +200,7 @@ result "embeddings-minilm-int4_opt_v1" "$doc" \
 
 say "the plugin route from a Hugging Face folder: MiniLM's folder -> HCT (int4_opt_v1) -> plugin GGUF"
 result "hf-folder-plugin-route-minilm" "$(bash "$root/compat-tests/hf/plugin_route.sh" "$work")" \
-    'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["int4_opt_v1_tensors"] > 0'
+    'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["int4_opt_v1_vec_dot_calls"] > 0'
 
 summary=$($py -c 'import json,sys; print(json.dumps({"plugin_checks": "failed" if sys.argv[2] else "passed", "failed": [f for f in sys.argv[2].split() if f], "seconds": int(sys.argv[1])}))' \
     "$((SECONDS - t_start))" "${failures[*]:-}")
