@@ -27,6 +27,7 @@ pub const SIDE_FILES: &[&str] = &[
     "sentence_bert_config.json",
     "config_sentence_transformers.json",
     "1_Pooling/config.json",
+    "chat_template.jinja",
 ];
 
 /// Largest side file recorded (a tokenizer.json is a few MB; weights are not side files).

@@ -19,6 +19,7 @@
 use super::source::{Source, SrcTensor, GGUF_VERSION_KEY};
 use super::transcode::encode_chunks;
 use super::TensorReport;
+use crate::llama_gguf::{self, rows::RowOrder};
 use crate::plugin_gguf::{self, TensorRecord};
 use anyhow::{anyhow, bail, Context, Result};
 use hct_format::codec;
@@ -106,7 +107,8 @@ pub fn write_gguf(
     dtype: Option<&str>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<TensorReport>> {
-    let tensors = src.tensors();
+    let src_meta = src.metadata()?;
+    let (tensors, orders, llama_meta) = llama_view(src.tensors(), &src_meta)?;
     let mut infos = Vec::with_capacity(tensors.len());
     let mut routes = Vec::with_capacity(tensors.len());
     let mut ext_table: Vec<&'static str> = Vec::new();
@@ -154,21 +156,31 @@ pub fn write_gguf(
         });
         routes.push(route);
     }
-    let meta = src.metadata()?;
-    let version = match hct_format::value::lookup(&meta, GGUF_VERSION_KEY) {
+    let version = match hct_format::value::lookup(&src_meta, GGUF_VERSION_KEY) {
         Some(Value::U32(v)) => *v,
         _ => GGUF_VERSION,
     };
-    // The extension table describes one file's type ids: it is written afresh, never copied.
-    let mut meta: Vec<(String, Value)> = meta
-        .into_iter()
-        .filter(|(k, _)| !k.starts_with("hct.") && k != KEY_EXT_TYPES)
-        .collect();
+    let mut meta: Vec<(String, Value)> = match llama_meta {
+        // A Hugging Face checkpoint: llama.cpp's keys replace the checkpoint's own.
+        Some(mut m) => {
+            let types: Vec<_> = infos
+                .iter()
+                .map(|i| (&i.tensor_type, i.dims.len()))
+                .collect();
+            m.extend(llama_gguf::file_type_entry(&types));
+            m
+        }
+        // The extension table describes one file's type ids: it is written afresh, never copied.
+        None => src_meta
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("hct.") && k != KEY_EXT_TYPES)
+            .collect(),
+    };
     if !ext_table.is_empty() {
         meta.push(extension_table_entry(&ext_table));
     }
     if mode == GgufMode::Plugin {
-        let records = records_of(&tensors, &infos, &routes)?;
+        let records = records_of(&tensors, &orders, &infos, &routes)?;
         meta.extend(plugin_gguf::metadata_entries(&records));
         let digest = plugin_gguf::header_digest_entry(out, version, &meta, &infos)?;
         meta.push(digest);
@@ -177,26 +189,39 @@ pub fn write_gguf(
     let mut w = GgufWriter::create(out, version, &meta, &infos)?;
     let mut reports = Vec::with_capacity(tensors.len());
     for (i, (t, route)) in tensors.iter().zip(&routes).enumerate() {
+        let data = arranged(t, orders[i])?;
         let mut sink = w.tensor_writer(i)?;
         let mut written = 0u64;
         // Source bytes are hashed as they are written, checked before the tensor is done.
         let mut check = t.check();
         match route {
             Route::Copy => {
-                for piece in t.data.chunks(8 << 20) {
-                    check.update(piece);
+                // The source's bytes are verified as they are read; the GGUF gets them in its
+                // own row order (the same bytes unless q/k rows move).
+                for (src_piece, piece) in t.data.chunks(8 << 20).zip(data.chunks(8 << 20)) {
+                    check.update(src_piece);
                     sink.write_all(piece)
                         .with_context(|| format!("writing tensor {:?}", t.name))?;
                 }
-                written = t.data.len() as u64;
+                written = data.len() as u64;
             }
             Route::Decode { from, to } => {
+                // Reordered rows are a copy: verify the source itself first (one extra pass
+                // over the few q/k tensors); otherwise verify the chunks as they are decoded.
+                let reordered = matches!(data, std::borrow::Cow::Owned(_));
+                if reordered {
+                    check.update(t.data);
+                }
                 encode_chunks(
                     *from,
                     *to,
                     &t.shape,
-                    t.data,
-                    |b| check.update(b),
+                    &data,
+                    |b| {
+                        if !reordered {
+                            check.update(b)
+                        }
+                    },
                     |b| {
                         written += b.len() as u64;
                         sink.write_all(b).map_err(anyhow::Error::from)
@@ -207,6 +232,7 @@ pub fn write_gguf(
         }
         check.finish()?;
         sink.finish()?;
+        drop(data);
         src.release(t);
         progress.inc(t.data.len() as u64);
         reports.push(TensorReport {
@@ -233,23 +259,26 @@ pub fn write_gguf(
 /// when written; carried tensors (all of them, unless rows are partial) are hashed in place.
 fn records_of(
     tensors: &[SrcTensor<'_>],
+    orders: &[Option<RowOrder>],
     infos: &[GgufTensorInfo],
     routes: &[Route],
 ) -> Result<Vec<TensorRecord>> {
     tensors
         .par_iter()
+        .zip(orders)
         .zip(infos)
         .zip(routes)
-        .map(|((t, info), route)| {
+        .map(|(((t, order), info), route)| {
+            let data = arranged(t, *order)?;
             let sha256: [u8; 32] = match route {
-                Route::Copy => Sha256::digest(t.data).into(),
+                Route::Copy => Sha256::digest(&data).into(),
                 Route::Decode { from, to } => {
                     let mut h = Sha256::new();
                     encode_chunks(
                         *from,
                         *to,
                         &t.shape,
-                        t.data,
+                        &data,
                         |_| {},
                         |b| {
                             h.update(b);
@@ -267,4 +296,49 @@ fn records_of(
             })
         })
         .collect()
+}
+
+/// The tensors as the GGUF has them. A Hugging Face checkpoint (see `crate::llama_gguf`) gets
+/// llama.cpp's names, loses the tensors llama.cpp does not use, has its q/k rows reordered
+/// where llama.cpp's rotary embedding needs it, and llama.cpp's metadata; any other source
+/// is unchanged. A renamed tensor keeps its source index, by which its pages are released.
+#[allow(clippy::type_complexity)]
+fn llama_view<'a>(
+    all: Vec<SrcTensor<'a>>,
+    meta: &hct_format::value::Metadata,
+) -> Result<(
+    Vec<SrcTensor<'a>>,
+    Vec<Option<RowOrder>>,
+    Option<hct_format::value::Metadata>,
+)> {
+    let Some(layout) = llama_gguf::layout_for(meta, &all)? else {
+        let orders = vec![None; all.len()];
+        return Ok((all, orders, None));
+    };
+    tracing::info!(
+        architecture = layout.architecture,
+        "llama.cpp layout from the checkpoint's config.json"
+    );
+    let mut slots: Vec<Option<SrcTensor<'a>>> = all.into_iter().map(Some).collect();
+    let mut tensors = Vec::with_capacity(layout.tensors.len());
+    let mut orders = Vec::with_capacity(layout.tensors.len());
+    for m in layout.tensors {
+        let mut t = slots
+            .get_mut(m.source)
+            .and_then(Option::take)
+            .ok_or_else(|| anyhow!("internal: tensor {} mapped twice", m.source))?;
+        t.name = m.name;
+        tensors.push(t);
+        orders.push(m.rows);
+    }
+    Ok((tensors, orders, Some(layout.metadata)))
+}
+
+/// A tensor's bytes in the order the GGUF stores them (a copy only when rows move).
+fn arranged<'a>(
+    t: &'a SrcTensor<'_>,
+    order: Option<RowOrder>,
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    crate::llama_gguf::rows::arrange(t.data, &t.shape, &t.codec, order)
+        .with_context(|| format!("tensor {:?}: reordering q/k rows for llama.cpp", t.name))
 }

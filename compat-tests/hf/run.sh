@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# From a Hugging Face folder to llama.cpp: llama.cpp's convert_hf_to_gguf.py (pinned, convert venv)
+# and `hct convert FOLDER out.gguf` on the same folders (all-MiniLM-L6-v2 as fetched; SmolLM2 as
+# transformers saves it from the pinned GGUF, see smollm2_hf.sh), then:
+#   - the two GGUFs have the same metadata (keys, types, values; deliberate differences listed)
+#     and the same tensors (names, shapes, types, bytes), judged by llama.cpp's gguf-py;
+#   - stock llama.cpp gives the same perplexity (SmolLM2) and the same embeddings (MiniLM);
+#   - hct's output is identical at 1 and 2 threads and through an HCT file;
+#   - peak RSS and wall time of both converters, same run (/usr/bin/time -v).
+# Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/compat-tests/hf"
+eval "$(bash "$root/compat-tests/peers.sh" env)"
+cargo build --release -p hct-convert --locked --manifest-path "$root/Cargo.toml" >&2
+hct="$root/target/release/hct"
+work="${HCT_HF_WORK:-$(mktemp -d)}"
+trap '[ -n "${HCT_HF_WORK:-}" ] || rm -rf "$work"' EXIT
+say() { printf '\n== %s\n' "$*" >&2; }
+py="$HCT_PEERS_PYTHON"
+
+# measured NAME CMD...: runs CMD under /usr/bin/time -v, prints a JSON line with wall time and peak RSS.
+measured() {
+    local name="$1"; shift
+    /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.log" 2>&1 ||
+        { tail -30 "$work/$name.log" >&2; echo "$name failed" >&2; exit 1; }
+    "$py" - "$name" "$work/$name.time" <<'PY'
+import json, re, sys
+t = open(sys.argv[2]).read()
+wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", t)
+h, m, s = (float(x) if x else 0.0 for x in wall.groups())
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", t).group(1))
+print(json.dumps({"step": sys.argv[1], "wall_s": round(h * 3600 + m * 60 + s, 2), "peak_rss_mib": round(rss / 1024, 1)}))
+PY
+}
+
+py_convert() { # NAME FOLDER OUT
+    measured "$1" env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$HCT_CONVERT_PYTHON" \
+        "$HCT_LLAMA_SRC/convert_hf_to_gguf.py" "$2" --outtype f32 --outfile "$3"
+}
+
+# Keys that differ on purpose (see the README section "From Hugging Face to llama.cpp"): the model
+# card fields convert_hf_to_gguf.py reads from README.md (not a file HCT carries) and the name it
+# derives from the folder name.
+allow=()
+for k in general.name general.basename general.finetune general.organization general.license general.tags \
+         general.languages general.dataset. general.base_model. general.repo_url general.version; do
+    allow+=(--allow-key-prefix "$k")
+done
+
+check_model() { # NAME FOLDER
+    local m="$1" dir="$2"
+    say "$m: convert_hf_to_gguf.py and hct convert on $dir"
+    py_convert "$m-python" "$dir" "$work/$m.py.gguf"
+    measured "$m-hct-t1" "$hct" convert "$dir" "$work/$m.hct.gguf" --threads 1
+    measured "$m-hct-t2" "$hct" convert "$dir" "$work/$m.hct-t2.gguf" --threads 2
+    cmp "$work/$m.hct.gguf" "$work/$m.hct-t2.gguf"
+    "$hct" convert "$dir" "$work/$m.hct" >/dev/null
+    "$hct" convert "$work/$m.hct" "$work/$m.via-hct.gguf" >/dev/null
+    cmp "$work/$m.hct.gguf" "$work/$m.via-hct.gguf"
+    echo "{\"model\": \"$m\", \"hct_threads_1_vs_2_identical\": true, \"folder_vs_via_hct_identical\": true}"
+    "$py" "$here/compare_gguf.py" "$work/$m.py.gguf" "$work/$m.hct.gguf" "${allow[@]}" >"$work/$m.compare.json" ||
+        { cat "$work/$m.compare.json" >&2; echo "$m: GGUFs differ" >&2; exit 1; }
+    "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"model": sys.argv[2], "keys_compared": r["keys_compared"], "keys_equal": r["keys_equal"], "tensors_identical": r["tensors_identical"], "deliberate_differences": sorted({(d["key"].split(".")[0] + "." + d["key"].split(".")[1] + (".*" if d["key"].count(".") > 1 else "")) for d in r["deliberate_differences"]})}))' \
+        "$work/$m.compare.json" "$m"
+}
+
+check_model minilm "$HCT_MINILM_HF"
+say "minilm: llama-embedding on both"
+bash "$root/compat-tests/peers.sh" embed "$work/minilm.py.gguf" --vectors >"$work/minilm.py.embed.json"
+bash "$root/compat-tests/peers.sh" embed "$work/minilm.hct.gguf" --vectors >"$work/minilm.hct.embed.json"
+"$py" - "$work/minilm.py.embed.json" "$work/minilm.hct.embed.json" <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+same = a["vectors"] == b["vectors"]
+print(json.dumps({"model": "minilm", "sentences": a["sentences"], "embeddings_identical": same}))
+sys.exit(0 if same else 1)
+PY
+
+smol_hf="$(bash "$here/smollm2_hf.sh")"
+check_model smollm2 "$smol_hf"
+say "smollm2: llama-perplexity on both"
+a=$(bash "$root/compat-tests/peers.sh" ppl "$work/smollm2.py.gguf")
+b=$(bash "$root/compat-tests/peers.sh" ppl "$work/smollm2.hct.gguf")
+"$py" - "$a" "$b" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(json.dumps({"model": "smollm2", "ppl_python_gguf": a["ppl"], "ppl_hct_gguf": b["ppl"], "equal": a["ppl"] == b["ppl"]}))
+sys.exit(0 if a["ppl"] == b["ppl"] else 1)
+PY
+say "qwen2: SmolLM2's weights under Qwen2's name with zero q/k/v biases (make_qwen2_relabel.py)"
+HF_HUB_OFFLINE=1 "$HCT_CONVERT_PYTHON" "$here/make_qwen2_relabel.py" "$smol_hf" "$work/qwen2-relabel"
+check_model qwen2 "$work/qwen2-relabel"
+c=$(bash "$root/compat-tests/peers.sh" ppl "$work/qwen2.hct.gguf")
+"$py" - "$b" "$c" <<'PY'
+import json, sys
+llama, qwen2 = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+# The same function computed by two llama.cpp graphs (llama with reordered rows, qwen2 NeoX-style
+# with biases): equal up to float rounding.
+close = abs(qwen2["ppl"] / llama["ppl"] - 1) < 1e-3
+print(json.dumps({"model": "qwen2-relabeled-smollm2", "ppl_as_qwen2": qwen2["ppl"], "ppl_as_llama": llama["ppl"], "within_0.1%": close}))
+sys.exit(0 if close else 1)
+PY
+venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"
+echo "{\"python_side_install_mib\": $(du -sm "$venv" | cut -f1), \"venv\": \"$(basename "$venv")\"}"
+echo "hf checks: all passed" >&2
