@@ -12,6 +12,7 @@
 mod arch;
 mod hf_files;
 pub mod rows;
+mod special;
 mod vocab;
 
 use crate::convert::source::SrcTensor;
