@@ -11,6 +11,7 @@
 pub mod ggml;
 pub mod int4;
 mod raw;
+pub mod searched;
 
 use std::fmt;
 
@@ -115,6 +116,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(raw::CODECS.iter().map(|c| c as &'static dyn Codec));
     v.extend(ggml::all());
     v.extend(int4::all());
+    v.extend(searched::all());
     v
 }
 
