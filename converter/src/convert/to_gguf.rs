@@ -62,7 +62,8 @@ fn ggml_layout_of(codec: &str, row_len: u64) -> Option<GgmlType> {
     match codec {
         // SPEC.md §7.4: the g32 block is byte-identical to ggml's Q4_1 block.
         "int4_g32_fp16_v1" if row_len % 32 == 0 => GgmlType::from_name("q4_1"),
-        _ => None,
+        // SPEC.md §7.5: searched-scale codecs write their ggml layout's bytes.
+        _ => codec::searched::ggml_layout_of(codec).and_then(GgmlType::from_hct_codec_id),
     }
 }
 
@@ -80,7 +81,8 @@ fn carried_type(
             .filter(|t| t.plain_element_codec().is_some())
             .map(TensorType::Ggml),
         GgufMode::Plugin => {
-            if let Some(t) = GgmlType::from_hct_codec_id(codec) {
+            let layout = codec::searched::ggml_layout_of(codec).unwrap_or(codec);
+            if let Some(t) = GgmlType::from_hct_codec_id(layout) {
                 return Some(TensorType::Ggml(t));
             }
             let (block, _) = extension_block_geometry(codec)?;

@@ -314,20 +314,42 @@ fn zero_code(grid: &[i16]) -> u8 {
 fn nearest_codes(grid: &[i16], d: f16, xs: &[f64; BLOCK], codes: &mut [u8; BLOCK]) {
     let df = d.to_f32();
     let n = grid.len();
-    let mut mids = [0f64; 255];
     let positive = df > 0.0;
     // Sorted position p holds grid index p when d > 0, n-1-p when d < 0.
-    let value = |p: usize| {
-        let j = if positive { p } else { n - 1 - p };
-        (df * grid[j] as f32) as f64
-    };
-    for (p, mid) in mids.iter_mut().enumerate().take(n - 1) {
-        *mid = (value(p) + value(p + 1)) / 2.0;
+    let index = |p: usize| if positive { p } else { n - 1 - p };
+    let value = |p: usize| (df * grid[index(p)] as f32) as f64;
+    let mid = |p: usize| (value(p) + value(p + 1)) / 2.0;
+    if n <= 16 {
+        let mut mids = [0f64; 15];
+        for (p, m) in mids.iter_mut().enumerate().take(n - 1) {
+            *m = mid(p);
+        }
+        let mids = &mids[..n - 1];
+        for (code, &x) in codes.iter_mut().zip(xs) {
+            *code = index(mids.partition_point(|&m| x > m)) as u8;
+        }
+        return;
     }
-    let mids = &mids[..n - 1];
+    // Uniform grids (step 1): start from x/d rounded, then move until x lies between the
+    // neighbouring midpoints, which gives the same position as counting midpoints below x.
+    let step = (grid[1] - grid[0]) as f64 * df.abs() as f64;
+    let first = value(0);
     for (code, &x) in codes.iter_mut().zip(xs) {
-        let p = mids.partition_point(|&mid| x > mid);
-        *code = if positive { p } else { n - 1 - p } as u8;
+        let guess = ((x - first) / step).round();
+        let mut p = if guess.is_nan() || guess < 0.0 {
+            0
+        } else if guess > (n - 1) as f64 {
+            n - 1
+        } else {
+            guess as usize
+        };
+        while p > 0 && !(x > mid(p - 1)) {
+            p -= 1;
+        }
+        while p < n - 1 && x > mid(p) {
+            p += 1;
+        }
+        *code = index(p) as u8;
     }
 }
 
