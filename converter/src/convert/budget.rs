@@ -160,11 +160,6 @@ pub fn allocate(
                 .with_context(|| format!("tensor {:?} under {id}", t.name))?;
         }
     }
-    let estimates: Vec<Vec<Estimate>> = chosen
-        .par_iter()
-        .map(|&(i, _)| estimate(&tensors[i]))
-        .collect::<Result<_>>()?;
-
     let budget_total = match target {
         Target::BitsPerWeight(bpw) => {
             if !(bpw.is_finite() && bpw > 0.0) {
@@ -174,25 +169,34 @@ pub fn allocate(
         }
         Target::MaxFileBytes(b) => b.saturating_sub(header_bytes),
     };
+    // Refuse an impossible budget before the (slow) error estimates.
+    let mut at_floors = fixed_payload_bytes;
+    for &(i, role) in &chosen {
+        let c = codec::find(floor_of(role)).expect("floor codecs are registered");
+        at_floors += codec::payload_len(c, &tensors[i].shape)?;
+    }
+    if at_floors > budget_total {
+        let what = match target {
+            Target::BitsPerWeight(_) => format!(
+                "the smallest choice (every matrix at its floor) is {:.4} bits per weight",
+                at_floors as f64 * 8.0 / elements as f64
+            ),
+            Target::MaxFileBytes(_) => format!(
+                "the smallest choice (every matrix at its floor) needs {at_floors} bytes of payload plus about {header_bytes} of header and alignment"
+            ),
+        };
+        bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");
+    }
+    let estimates: Vec<Vec<Estimate>> = chosen
+        .par_iter()
+        .map(|&(i, _)| estimate(&tensors[i]))
+        .collect::<Result<_>>()?;
     let mut level: Vec<usize> = chosen
         .iter()
         .map(|&(_, role)| MENU.iter().position(|c| *c == floor_of(role)).expect("floor in menu"))
         .collect();
     let bytes_at = |k: usize, l: usize| estimates[k][l].payload_bytes;
     let mut total = fixed_payload_bytes + (0..chosen.len()).map(|k| bytes_at(k, level[k])).sum::<u64>();
-    if total > budget_total {
-        let what = match target {
-            Target::BitsPerWeight(_) => format!(
-                "the smallest choice (every matrix at its floor) is {:.4} bits per weight",
-                total as f64 * 8.0 / elements as f64
-            ),
-            Target::MaxFileBytes(_) => format!(
-                "the smallest choice (every matrix at its floor) needs {} bytes of payload plus about {header_bytes} of header and alignment",
-                total
-            ),
-        };
-        bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");
-    }
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
         for k in 0..chosen.len() {

@@ -199,7 +199,14 @@ impl SearchedCodec {
                     Weighting::XSquared => ci * (xi * xi),
                 };
             }
-            let (d, codes) = search_block(self.grid, x, &w);
+            let (d, codes) = search_block(self.grid, x, &w).ok_or_else(|| CodecError::OutOfRange {
+                codec: self.id,
+                detail: format!(
+                    "block {b} (elements {}..{}): every candidate scale overflows binary16",
+                    b * BLOCK,
+                    (b + 1) * BLOCK
+                ),
+            })?;
             self.pack(d, &codes, block);
         }
         Ok(())
@@ -233,8 +240,9 @@ impl SearchedCodec {
 }
 
 /// The scale search of SPEC.md §7.5.3 for one block: returns `d` and each element's grid
-/// index. `x` is finite; `w` are the element weights (binary64, ≥ 0).
-pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> (f16, [u8; BLOCK]) {
+/// index, or `None` when every starting scale overflows binary16 (the block cannot be
+/// stored). `x` is finite; `w` are the element weights (binary64, ≥ 0).
+pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> Option<(f16, [u8; BLOCK])> {
     let xs: [f64; BLOCK] = std::array::from_fn(|i| x[i] as f64);
     // The zero block: d = +0, every stored byte 0; it decodes to ±0.
     let mut best_d = f16::ZERO;
@@ -252,8 +260,9 @@ pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> (f16, [u8; BLO
     }
     let m = xs[k];
     if m == 0.0 {
-        return (best_d, best_codes);
+        return Some((best_d, best_codes));
     }
+    let mut any_finite = false;
     let bases = [grid[0] as f64, grid[grid.len() - 1] as f64];
     let mut codes = [0u8; BLOCK];
     let mut consider = |d: f16, codes: &mut [u8; BLOCK]| -> Option<f64> {
@@ -273,6 +282,7 @@ pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> (f16, [u8; BLO
         for base in bases {
             let f = base * (32 + t) as f64 / 32.0;
             let d = to_f16(m / f);
+            any_finite |= d.is_finite();
             if consider(d, &mut codes).is_none() {
                 continue;
             }
@@ -289,7 +299,7 @@ pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> (f16, [u8; BLO
             }
         }
     }
-    (best_d, best_codes)
+    any_finite.then_some((best_d, best_codes))
 }
 
 /// binary64 → binary32 → binary16, each to nearest, ties to even (a double rounding, as
@@ -480,6 +490,17 @@ mod tests {
                 .encode_row_weighted(&[0.0; 32], Some(&[1.0; 31]), &mut bytes)
                 .unwrap_err();
             assert!(err.to_string().contains("31"), "{err}");
+        }
+    }
+
+    #[test]
+    fn blocks_beyond_binary16_are_refused_naming_the_block() {
+        for c in &CODECS {
+            let mut x = vec![0.01f32; 64];
+            x[40] = 1.0e9;
+            let mut bytes = vec![0u8; 2 * c.block_bytes()];
+            let err = c.encode_row(&x, &mut bytes).unwrap_err();
+            assert!(err.to_string().contains("block 1 (elements 32..64)"), "{err}");
         }
     }
 
