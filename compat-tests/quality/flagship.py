@@ -205,7 +205,9 @@ ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(sys.argv[2], dpi=120)
 
 def render(res):
     L = ["# Searched-scale encoders and `--target-bpw` beside llama.cpp", "",
-         f"Produced by `{res['command']}` in one run ({res['minutes']:.1f} minutes, {res['date']}).", "",
+         f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']})."
+         + ("" if "minilm" in res else " The run was stopped after the SmolLM2 section (MiniLM and the "
+            "throughput rows missing); the table was rendered from its saved SmolLM2 results with `--render`."), "",
          "Every row is a GGUF run by the same stock llama.cpp build: HCT files are exported natively "
          "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
          "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
@@ -240,7 +242,7 @@ def render(res):
     L += ["", "![KLD vs bits per weight](flagship.png)", "",
           "## all-MiniLM-L6-v2 (F32 GGUF base)", "",
           "| row | bits/weight | mean cosine | min cosine | token_embd | notes |", "|---|---:|---:|---:|---|---|"]
-    for r in res["minilm"]:
+    for r in res.get("minilm", []):
         if "infeasible" in r:
             L.append(f"| {r['codec']} | | | | | infeasible: {r['infeasible']} |")
             continue
@@ -249,7 +251,7 @@ def render(res):
                  f"{r['min_cosine']:.6f} | {r.get('token_embd_type')} | {notes} |")
     L += ["", "## Encoder time (SmolLM2 dithered base, whole process, 2 threads, token_embd at Q8_0 on both sides)", "",
           "| HCT codec | seconds | llama-quantize type | seconds |", "|---|---:|---|---:|"]
-    for t in res["throughput"]:
+    for t in res.get("throughput", []):
         L.append(f"| {t['hct_codec']} | {t['hct_seconds']:.1f} | {t['llama_quantize_type']} | {t['llama_quantize_seconds']:.1f} |")
     return "\n".join(L) + "\n"
 
