@@ -1,5 +1,6 @@
 //! `hct convert`: between safetensors, GGUF and HCT, streaming, tensor by tensor.
 
+mod budget;
 mod plan;
 mod quality;
 pub mod source;
@@ -82,6 +83,14 @@ pub struct Args {
     /// the count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Choose each weight matrix's codec (iq4_nl_mse_v1, q5_0_mse_v1 or q8_0_mse_v1, all
+    /// ggml block layouts for stock llama.cpp) to minimise an estimate of model error with
+    /// at most this many payload bits per weight over the whole file (e.g. 5.5).
+    #[arg(long, value_name = "BITS", conflicts_with_all = ["codec", "max_size"])]
+    target_bpw: Option<f64>,
+    /// Like --target-bpw, with a limit on the whole output file in bytes instead.
+    #[arg(long, value_name = "BYTES", conflicts_with = "codec")]
+    max_size: Option<u64>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -128,10 +137,21 @@ pub fn run(a: Args) -> Result<()> {
         Some(f) => f,
         None => detect(&a.output).map_err(exit::usage)?,
     };
-    let plan = plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for).map_err(exit::usage)?;
-    if to != Format::Hct && (a.codec.is_some() || !a.codec_for.is_empty()) {
+    let budget_target = match (a.target_bpw, a.max_size) {
+        (Some(b), _) => Some(budget::Target::BitsPerWeight(b)),
+        (None, Some(m)) => Some(budget::Target::MaxFileBytes(m)),
+        (None, None) => None,
+    };
+    let mut plan = match budget_target {
+        Some(_) => plan::Plan::for_budget(&a.keep, &a.codec_for),
+        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for),
+    }
+    .map_err(exit::usage)?;
+    if to != Format::Hct
+        && (a.codec.is_some() || !a.codec_for.is_empty() || budget_target.is_some())
+    {
         return Err(exit::usage(
-            "--codec and --codec-for choose HCT codecs; convert to .hct first, then export",
+            "--codec, --codec-for, --target-bpw and --max-size choose HCT codecs; convert to .hct first, then export",
         ));
     }
     let gguf_mode = if a.decode_all {
@@ -149,6 +169,23 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
+    let allocation = match budget_target {
+        Some(target) => {
+            let tensors = src.tensors();
+            let header = header_bound(&src, &tensors)?;
+            let alloc = budget::allocate(&tensors, &plan, target, header)?;
+            if alloc.decisions.is_empty() {
+                bail!("no weight matrix has rows the budget codecs can store (multiples of 32 elements)");
+            }
+            plan.decided = alloc
+                .decisions
+                .iter()
+                .map(|(n, d)| (n.clone(), d.codec.to_string()))
+                .collect();
+            Some(alloc)
+        }
+        None => None,
+    };
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
@@ -173,7 +210,44 @@ pub fn run(a: Args) -> Result<()> {
     };
     progress.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    summarize(&a, from, to, &reports, secs)
+    summarize(&a, from, to, &reports, secs, allocation.as_ref())
+}
+
+/// An upper bound on everything but the payloads in the HCT file `src` becomes: the
+/// preamble, up to 63 padding bytes per payload, and a header whose codec ids are all as
+/// long as an id can be (64 bytes).
+fn header_bound(src: &Source, tensors: &[source::SrcTensor<'_>]) -> Result<u64> {
+    use hct_format::container::header::Header;
+    use hct_format::TensorInfo;
+    let mut metadata = src.metadata()?;
+    metadata.push((
+        "hct.writer".into(),
+        hct_format::Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
+    ));
+    let header = Header {
+        metadata,
+        tensors: tensors
+            .iter()
+            .map(|t| TensorInfo {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                source_dtype: t.source_dtype.clone(),
+                codec: "x".repeat(64),
+                codec_params: {
+                    let mut p = t.codec_params.clone();
+                    p.push((
+                        "hct.encoder".into(),
+                        hct_format::Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
+                    ));
+                    p
+                },
+                offset: 0,
+                length: 0,
+                sha256: [0; 32],
+            })
+            .collect(),
+    };
+    Ok(64 + 64 * (tensors.len() as u64 + 1) + header.encode().len() as u64)
 }
 
 pub fn detect(p: &Path) -> Result<Format> {
@@ -214,7 +288,14 @@ fn summarize(
     to: Format,
     reports: &[TensorReport],
     secs: f64,
+    budget: Option<&budget::Allocation>,
 ) -> Result<()> {
+    if let Some(budget::Target::MaxFileBytes(max)) = budget.map(|b| b.target) {
+        let size = std::fs::metadata(&a.output)?.len();
+        if size > max {
+            bail!("internal: {} is {size} bytes, over --max-size {max}", a.output.display());
+        }
+    }
     let file_bytes = std::fs::metadata(&a.output)?.len();
     let bytes_in: u64 = reports.iter().map(|r| r.bytes_in).sum();
     let elements: u64 = reports.iter().map(|r| r.elements).sum();
@@ -247,6 +328,13 @@ fn summarize(
             "bits_per_weight_re_encoded": bpw_q,
             "seconds": secs, "input_gb_per_s": bytes_in as f64 / secs / 1e9,
             "tensor_reports": reports,
+            "budget": budget.map(|b| json!({
+                "allocation": b,
+                "tensors": b.decisions.iter().map(|(name, d)| json!({
+                    "name": name, "role": d.role, "floor": d.floor, "codec": d.codec,
+                    "estimates": d.estimates,
+                })).collect::<Vec<_>>(),
+            })),
         }));
         return Ok(());
     }
@@ -260,6 +348,21 @@ fn summarize(
     for r in &kept {
         let why = r.kept_because.expect("filtered on kept_because");
         println!("  {:40} kept at {}: {why}", r.name, r.codec);
+    }
+    if let Some(b) = budget {
+        println!("size budget: {:?}; error estimate Σ normalized squared error (sampled rows) per codec:", b.target);
+        for (name, d) in &b.decisions {
+            let est: Vec<String> = d
+                .estimates
+                .iter()
+                .map(|e| format!("{}{} {:.3e}", if e.codec == d.codec { "*" } else { "" }, e.codec, e.nmse))
+                .collect();
+            println!("  {name:40} {:?} (floor {}) → {}   [{}]", d.role, d.floor, d.codec, est.join(", "));
+        }
+        println!(
+            "  chose {:.4} payload bits per weight ({} of {} budget bytes), estimated error {:.4e}",
+            b.payload_bits_per_weight, b.chosen_payload_bytes, b.budget_payload_bytes, b.estimated_error
+        );
     }
     println!(
         "{} → {}: {} tensors ({} re-encoded), {} → {}, {:.3} bits per weight over the whole file{}, {:.1} s",

@@ -4,6 +4,11 @@
 
 use anyhow::{bail, Result};
 use hct_format::codec;
+use std::collections::HashMap;
+
+/// Stands for "the size budget decides" in a budget plan's default codec (`--target-bpw`,
+/// `--max-size`); never a codec id (ids have no spaces).
+pub const BUDGET_MARK: &str = "(size budget)";
 
 /// The user's codec choices.
 #[derive(Debug, Default, Clone)]
@@ -14,6 +19,9 @@ pub struct Plan {
     pub keep: Vec<glob::Pattern>,
     /// First match wins: tensors matching the pattern get the codec.
     pub codec_for: Vec<(glob::Pattern, String)>,
+    /// The size budget's choices by exact tensor name; they come after `--codec-for` and
+    /// `--keep`, which the budget already respected.
+    pub decided: HashMap<String, String>,
 }
 
 impl Plan {
@@ -40,8 +48,34 @@ impl Plan {
         Ok(plan)
     }
 
+    /// A plan whose weight matrices the size budget decides (`--keep` and `--codec-for`
+    /// still apply first).
+    pub fn for_budget(keep: &[String], codec_for: &[String]) -> Result<Plan> {
+        let mut plan = Plan::new(None, keep, codec_for)?;
+        plan.codec = Some(BUDGET_MARK.to_string());
+        Ok(plan)
+    }
+
     /// The codec for one tensor whose bytes are currently under `source_codec`.
     pub fn codec_for(&self, name: &str, shape: &[u64], source_codec: &str) -> Choice {
+        let choice = self.codec_for_undecided(name, shape, source_codec);
+        if choice.codec != BUDGET_MARK {
+            return choice;
+        }
+        match self.decided.get(name) {
+            Some(c) => Choice {
+                codec: c.clone(),
+                kept_because: None,
+            },
+            None if self.decided.is_empty() => choice,
+            None => Choice {
+                codec: source_codec.to_string(),
+                kept_because: Some(NO_BUDGET_CODEC),
+            },
+        }
+    }
+
+    fn codec_for_undecided(&self, name: &str, shape: &[u64], source_codec: &str) -> Choice {
         let keep = |kept_because| Choice {
             codec: source_codec.to_string(),
             kept_because,
@@ -81,6 +115,10 @@ pub struct Choice {
     /// tensor at source precision; says why, for the summary.
     pub kept_because: Option<&'static str>,
 }
+
+/// Why a weight matrix kept its source codec under a size budget.
+pub const NO_BUDGET_CODEC: &str =
+    "row length is not a multiple of 32, which every budget codec needs";
 
 /// Why learned position and token-type embeddings keep their source precision.
 pub const ADDED_TO_ACTIVATIONS: &str = "added to activations, not multiplied; ggml cannot add \

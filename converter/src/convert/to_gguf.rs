@@ -79,8 +79,13 @@ fn carried_type(
             .filter(|t| t.plain_element_codec().is_some())
             .map(TensorType::Ggml),
         GgufMode::Plugin => {
+            // ggml layouts (whatever encoder wrote them) keep their ggml type and kernels.
             if let Some(t) = GgmlType::from_hct_codec_id(codec) {
                 return Some(TensorType::Ggml(t));
+            }
+            let layout = codec::find(codec)?.block_layout()?;
+            if layout.is_ggml_layout() {
+                return layout.ggml_type_for_row(row_len).map(TensorType::Ggml);
             }
             let (block, _) = extension_block_geometry(codec)?;
             if row_len % block as u64 != 0 {

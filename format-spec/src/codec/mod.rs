@@ -11,6 +11,7 @@
 pub mod ggml;
 pub mod int4;
 mod raw;
+pub mod searched;
 
 use std::fmt;
 
@@ -78,6 +79,14 @@ impl BlockLayout {
             return None;
         }
         row_len.div_ceil(elements).checked_mul(self.bytes as u64)
+    }
+
+    /// Whether every row this layout can store is a row of a ggml type, byte for byte (a
+    /// ggml layout, whatever encoder wrote it): such tensors keep that ggml type in every
+    /// GGUF, plugin GGUFs included. An HCT layout that only sometimes coincides with a ggml
+    /// type (`int4_g32_fp16_v1`: Q4_1's bytes, but rows may end in a partial group) is not.
+    pub const fn is_ggml_layout(&self) -> bool {
+        self.same_bytes_as_ggml.is_some() && !self.partial_last_block
     }
 
     /// The ggml type carrying these bytes for a row of `row_len` elements: ggml holds only
@@ -161,6 +170,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(raw::CODECS.iter().map(|c| c as &'static dyn Codec));
     v.extend(ggml::all());
     v.extend(int4::all());
+    v.extend(searched::all());
     v
 }
 

@@ -22,7 +22,8 @@ pub const EXT_TYPE_BASE: u32 = 0x10000;
 
 /// The ggml block geometry `(elements, bytes)` of an HCT codec that can be an extension type:
 /// a codec of this build whose rows are fixed-size blocks ([`crate::codec::BlockLayout`]) and
-/// that is not itself a ggml type (those keep their built-in ggml id in every GGUF).
+/// whose layout is not a ggml layout (ggml types, and HCT encoders writing a ggml layout's
+/// bytes, keep the built-in ggml type in every GGUF).
 pub fn extension_block_geometry(codec: &str) -> Option<(u32, u32)> {
     crate::codec::find(codec).and_then(extension_layout)
 }
@@ -39,7 +40,10 @@ fn extension_layout(codec: &dyn crate::codec::Codec) -> Option<(u32, u32)> {
     if GgmlType::from_hct_codec_id(codec.id()).is_some() {
         return None;
     }
-    codec.block_layout().map(|l| (l.elements, l.bytes))
+    codec
+        .block_layout()
+        .filter(|l| !l.is_ggml_layout())
+        .map(|l| (l.elements, l.bytes))
 }
 
 /// One extension type as a file uses it.

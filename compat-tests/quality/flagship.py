@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Searched-scale encoders and the size budget against llama.cpp's types, in one run.
+
+HCT rows write ggml's own block bytes (SPEC.md §7.5), so they are exported natively
+(`hct convert X.hct X.gguf`, ggml layouts carried byte for byte) and run by STOCK llama.cpp
+exactly like llama-quantize's files: same kernels, same Q8 activations. Both sides are
+measured with the same tool, text, sentences, context and threads:
+
+- SmolLM2-135M on the dithered F32 base: llama-perplexity KL divergence against the base
+  (mean, p99) and top-1 agreement; bits per weight = the GGUF's tensor bytes × 8 / elements
+  (the same definition for every row).
+- all-MiniLM-L6-v2: mean embedding cosine against the F32 model.
+
+Rows: each new codec with the token embedding at Q8_0 (`q8_0_mse_v1`); `--target-bpw` at
+4.25, 4.5, 4.85, 5.5, 6.5 (and 6.0); llama.cpp Q4_0, IQ4_NL,
+IQ4_XS, Q4_K_S, Q4_K_M, Q5_K_M, Q6_K, Q8_0 (default mixes, no imatrix). Also checks that 1
+and 2 encoder threads give byte-identical files (every MiniLM row), and times the encoder beside llama-quantize
+(whole process, same run). Writes compat-tests/results/flagship.{json,md,png}.
+
+  compat-tests/quality/flagship.sh          (builds hct, then runs this with the tools Python)
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HCT = ROOT / "target" / "release" / "hct"
+PEERS = ROOT / "compat-tests" / "peers.sh"
+CODECS = ["iq4_nl_mse_v1", "iq4_nl_x2_v1", "q5_0_mse_v1", "q8_0_mse_v1"]
+TARGETS = [4.25, 4.5, 4.85, 5.5, 6.0, 6.5]
+LLAMA = ["Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
+EMBED = ["--codec-for", "token_embd.weight=q8_0_mse_v1"]
+# Added (not multiplied) embedding tables stay at source precision, as llama-quantize keeps them.
+KEEP = ["--keep", "position_embd.weight", "--keep", "token_types.weight"]
+
+
+def run(cmd, check=True):
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        sys.exit(f"command failed ({r.returncode}): {' '.join(map(str, cmd))}\n{r.stderr[-4000:]}")
+    return r
+
+
+def peers(*args):
+    return json.loads(run(["bash", PEERS, *args]).stdout)
+
+
+def token_embd_type(gguf):
+    from gguf import GGUFReader
+    for t in GGUFReader(gguf).tensors:
+        if t.name == "token_embd.weight":
+            return t.tensor_type.name
+    return None
+
+
+def hct_row(base, label, args, work, check_threads):
+    """base GGUF → HCT with `args` → native GGUF. Returns (row, gguf path) or (row, None)."""
+    tag = label.replace(" ", "_")
+    hct = work / f"{tag}.hct"
+    t0 = time.monotonic()
+    r = run([HCT, "convert", base, hct, *args, *KEEP, "--threads", "2", "--json"], check=False)
+    seconds = time.monotonic() - t0
+    if r.returncode != 0:
+        return {"codec": label, "kind": "hct", "infeasible": r.stderr.strip().removeprefix("hct: error: ")}, None
+    summary = json.loads(r.stdout)
+    row = {"codec": label, "kind": "hct", "encode_seconds_2_threads": round(seconds, 2),
+           "hct_bits_per_weight_whole_file": summary["bits_per_weight_whole_file"]}
+    if summary.get("budget"):
+        b = summary["budget"]
+        row["budget"] = b["allocation"]
+        counts = {}
+        for t in b["tensors"]:
+            counts[t["codec"]] = counts.get(t["codec"], 0) + 1
+        row["budget_codec_counts"] = counts
+    if check_threads:
+        again = work / f"{tag}.t1.hct"
+        run([HCT, "convert", base, again, *args, *KEEP, "--threads", "1"])
+        if hct.read_bytes() != again.read_bytes():
+            sys.exit(f"{label}: 1-thread and 2-thread outputs differ")
+        again.unlink()
+        row["threads_1_and_2_identical"] = True
+    gguf = work / f"{tag}.gguf"
+    run([HCT, "convert", hct, gguf])  # native: ggml layouts carried byte for byte
+    hct.unlink()
+    b = peers("bpw", gguf)
+    row["gguf_bits_per_weight"] = b["bits_per_weight"]
+    row["tensor_types"] = b["tensor_types"]
+    row["token_embd_type"] = token_embd_type(gguf)
+    return row, gguf
+
+
+def llama_row(base, t):
+    q = peers("quantize", base, t)
+    return {"codec": f"llama.cpp {t}", "kind": "llama.cpp", "gguf_bits_per_weight": q["bits_per_weight"],
+            "tensor_types": q["tensor_types"], "token_embd_type": token_embd_type(q["path"])}, q["path"]
+
+
+def rows_for(base, measure, work, thread_check, quick):
+    rows = []
+    jobs = [(c, ["--codec", c, *EMBED]) for c in CODECS] + \
+           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in TARGETS]
+    for label, args in jobs:
+        row, gguf = hct_row(base, label, args, work, thread_check)
+        if gguf is not None:
+            row.update(measure(gguf))
+            gguf.unlink()
+        rows.append(row)
+        print(f"{label}: {json.dumps({k: v for k, v in row.items() if k not in ('budget', 'tensor_types')})}",
+              file=sys.stderr)
+    for t in LLAMA:
+        row, path = llama_row(base, t)
+        row.update(measure(path))
+        rows.append(row)
+        print(f"llama.cpp {t}: {row.get('kld_mean', row.get('mean_cosine'))}", file=sys.stderr)
+    return rows
+
+
+def throughput(rows, base, work, env):
+    """Whole-process encoder time at 2 threads: the iq4_nl_mse_v1 row's conversion (token_embd
+    as q8_0_mse_v1) beside a fresh llama-quantize IQ4_NL of the same base (its default mix
+    keeps the tied token_embd at Q8_0 too), same run."""
+    quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
+    g = work / "t.gguf"
+    t0 = time.monotonic()
+    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
+    theirs = time.monotonic() - t0
+    g.unlink()
+    ours = next(r for r in rows if r["codec"] == "iq4_nl_mse_v1")["encode_seconds_2_threads"]
+    out = [{"hct_codec": "iq4_nl_mse_v1", "hct_seconds": ours, "llama_quantize_type": "IQ4_NL",
+            "llama_quantize_seconds": round(theirs, 2)}]
+    print(f"throughput {out}", file=sys.stderr)
+    return out
+
+
+def llama_curve(rows, key):
+    """llama.cpp's points (bpw, value), the Pareto front: no point beaten at fewer bits."""
+    pts = sorted((r["gguf_bits_per_weight"], r[key]) for r in rows if r["kind"] == "llama.cpp")
+    front = []
+    for b, v in pts:
+        if not front or v < front[-1][1]:
+            front.append((b, v))
+    return front
+
+
+def interpolate(front, b):
+    """log-linear interpolation of the llama.cpp front at `b`; None outside its range."""
+    if not front or b < front[0][0] or b > front[-1][0]:
+        return None
+    for (b0, v0), (b1, v1) in zip(front, front[1:]):
+        if b0 <= b <= b1:
+            f = (b - b0) / (b1 - b0) if b1 > b0 else 0.0
+            return math.exp(math.log(v0) + f * (math.log(v1) - math.log(v0)))
+    return front[-1][1]
+
+
+def judge(rows):
+    front = llama_curve(rows, "kld_mean")
+    q4km = next(r for r in rows if r["codec"] == "llama.cpp Q4_K_M")
+    for r in rows:
+        if r["kind"] != "hct" or "kld_mean" not in r:
+            continue
+        ref = interpolate(front, r["gguf_bits_per_weight"])
+        r["llama_curve_kld_at_same_bpw"] = ref
+        r["goal_30pct_below_curve"] = None if ref is None else r["kld_mean"] <= 0.7 * ref
+        r["stretch_half_of_curve"] = None if ref is None else r["kld_mean"] <= 0.5 * ref
+        r["goal_q4km_kld_at_80pct_size"] = (r["kld_mean"] <= q4km["kld_mean"]
+                                            and r["gguf_bits_per_weight"] <= 0.8 * q4km["gguf_bits_per_weight"])
+
+
+def plot(res, path, python):
+    script = r"""
+import json, sys
+import matplotlib; matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+res = json.load(open(sys.argv[1]))
+rows = res["smollm2"]
+fig, ax = plt.subplots(figsize=(8, 5.5))
+for kind, style, lab in [("llama.cpp", "o-", "llama.cpp (llama-quantize default mixes)")]:
+    pts = sorted((r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows if r["kind"] == kind)
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=lab)
+    for b, k, c in pts:
+        ax.annotate(c.split()[-1], (b, k), fontsize=7, xytext=(3, 3), textcoords="offset points")
+bud = sorted((r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows
+             if r["kind"] == "hct" and r["codec"].startswith("bpw") and "kld_mean" in r)
+ax.plot([p[0] for p in bud], [p[1] for p in bud], "s-", label="HCT --target-bpw")
+fix = [(r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows
+       if r["kind"] == "hct" and not r["codec"].startswith("bpw") and "kld_mean" in r]
+ax.plot([p[0] for p in fix], [p[1] for p in fix], "^", label="HCT single codec (token_embd Q8_0)")
+for b, k, c in fix:
+    ax.annotate(c, (b, k), fontsize=7, xytext=(3, -9), textcoords="offset points")
+ax.set_yscale("log"); ax.set_xlabel("bits per weight (GGUF tensor bytes x 8 / elements)")
+ax.set_ylabel("mean KL divergence vs F32 (log)"); ax.grid(True, which="both", alpha=0.3)
+ax.set_title("SmolLM2-135M, dithered F32 base, stock llama.cpp")
+ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(sys.argv[2], dpi=120)
+"""
+    js = path.with_suffix(".json")
+    run([python, "-c", script, js, path])
+
+
+def render(res):
+    L = ["# Searched-scale encoders and `--target-bpw` beside llama.cpp", "",
+         f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']})."
+         + ("" if "minilm" in res else " The run was stopped after the SmolLM2 section (MiniLM and the "
+            "throughput rows missing); the table was rendered from its saved SmolLM2 results with `--render`."), "",
+         "Every row is a GGUF run by the same stock llama.cpp build: HCT files are exported natively "
+         "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
+         "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
+         "all elements, for every row. llama.cpp rows: `llama-quantize` default mixes, no imatrix.", "",
+         "Token embedding policy: HCT single-codec rows store `token_embd` as Q8_0 (`q8_0_mse_v1`); "
+         "`--target-bpw` rows floor the tied token embedding (SmolLM2) at `q8_0_mse_v1` and an untied one "
+         "(MiniLM) at `iq4_nl_mse_v1`; llama.cpp rows: whatever llama-quantize chose, shown per row "
+         "(`token_embd` column).", "",
+         "Goal columns (SmolLM2): `30%` = mean KLD at most 70% of llama.cpp's curve (its Pareto front, "
+         "log-linear interpolation) at the row's bits per weight; `half` = at most 50% (stretch); `n/a` = "
+         "outside the curve's range. `Q4_K_M@80%` = KLD at most Q4_K_M's with at most 80% of its bits.", ""]
+    L += ["## SmolLM2-135M-Instruct, dithered F32 base", "",
+          "| row | bits/weight | mean KLD | KLD p99 | top-1 | token_embd | curve KLD at same bpw | 30% | half | Q4_K_M@80% | notes |",
+          "|---|---:|---:|---:|---:|---|---:|---|---|---|---|"]
+    yn = {True: "met", False: "not met", None: "n/a"}
+    for r in res["smollm2"]:
+        if "infeasible" in r:
+            L.append(f"| {r['codec']} | | | | | | | | | | infeasible: {r['infeasible']} |")
+            continue
+        ref = r.get("llama_curve_kld_at_same_bpw")
+        notes = []
+        if "budget_codec_counts" in r:
+            notes.append(", ".join(f"{k}×{v}" for k, v in sorted(r["budget_codec_counts"].items())))
+        if r.get("threads_1_and_2_identical"):
+            notes.append("1 = 2 threads")
+        L.append(f"| {r['codec']} | {r['gguf_bits_per_weight']:.4f} | {r['kld_mean']:.6f} | {r['kld_p99']:.6f} | "
+                 f"{100 * r['top1_agreement']:.2f}% | {r.get('token_embd_type')} | "
+                 f"{'' if ref is None else f'{ref:.6f}'} | "
+                 f"{yn[r.get('goal_30pct_below_curve')] if r['kind'] == 'hct' else ''} | "
+                 f"{yn[r.get('stretch_half_of_curve')] if r['kind'] == 'hct' else ''} | "
+                 f"{yn[r.get('goal_q4km_kld_at_80pct_size')] if r['kind'] == 'hct' else ''} | {'; '.join(notes)} |")
+    L += ["", "![KLD vs bits per weight](flagship.png)", "",
+          "## all-MiniLM-L6-v2 (F32 GGUF base)", "",
+          "| row | bits/weight | mean cosine | min cosine | token_embd | notes |", "|---|---:|---:|---:|---|---|"]
+    for r in res.get("minilm", []):
+        if "infeasible" in r:
+            L.append(f"| {r['codec']} | | | | | infeasible: {r['infeasible']} |")
+            continue
+        notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("budget_codec_counts", {}).items()))
+        L.append(f"| {r['codec']} | {r['gguf_bits_per_weight']:.4f} | {r['mean_cosine']:.6f} | "
+                 f"{r['min_cosine']:.6f} | {r.get('token_embd_type')} | {notes} |")
+    L += ["", "## Encoder time (SmolLM2 dithered base, whole process, 2 threads, token_embd at Q8_0 on both sides)", "",
+          "| HCT codec | seconds | llama-quantize type | seconds |", "|---|---:|---|---:|"]
+    for t in res.get("throughput", []):
+        L.append(f"| {t['hct_codec']} | {t['hct_seconds']:.1f} | {t['llama_quantize_type']} | {t['llama_quantize_seconds']:.1f} |")
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(ROOT / "compat-tests" / "results" / "flagship"))
+    ap.add_argument("--plot-python", default=str(ROOT / "target" / "plot-venv" / "bin" / "python"))
+    ap.add_argument("--render", help="only re-render the .md and .png from this results JSON")
+    a = ap.parse_args()
+    out = Path(a.out)
+    if a.render:
+        res = json.loads(Path(a.render).read_text())
+        judge(res["smollm2"])
+        out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+        if Path(a.plot_python).exists():
+            plot(res, out.with_suffix(".png"), a.plot_python)
+        out.with_suffix(".md").write_text(render(res))
+        return
+    start = time.monotonic()
+    env = dict(line.split("=", 1) for line in
+               (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
+               if "=" in line)
+    work = Path(tempfile.mkdtemp(prefix="hct-flagship-"))
+    res = {"command": "compat-tests/quality/flagship.sh", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    smol = env["HCT_SMOLLM2_DITHERED"]
+    res["smollm2"] = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False)
+    (work / "partial.json").write_text(json.dumps(res, indent=1))
+    judge(res["smollm2"])
+    ref = env["HCT_MINILM_F32"]
+
+    def embed(g):
+        e = peers("embed", g, "--reference", ref)
+        return {k: e[k] for k in ("mean_cosine", "min_cosine")}
+    res["minilm"] = rows_for(ref, embed, work, True, True)
+    res["throughput"] = throughput(res["smollm2"], smol, work, env)
+    res["minutes"] = (time.monotonic() - start) / 60
+    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    if Path(a.plot_python).exists():
+        plot(res, out.with_suffix(".png"), a.plot_python)
+    out.with_suffix(".md").write_text(render(res))
+    print(render(res))
+
+
+if __name__ == "__main__":
+    main()
