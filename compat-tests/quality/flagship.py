@@ -101,10 +101,10 @@ def llama_row(base, t):
             "tensor_types": q["tensor_types"], "token_embd_type": token_embd_type(q["path"])}, q["path"]
 
 
-def rows_for(base, measure, work, thread_check, quick):
+def rows_for(base, measure, work, thread_check, quick, codecs=CODECS, targets=TARGETS, llama=LLAMA):
     rows = []
-    jobs = [(c, ["--codec", c, *EMBED]) for c in CODECS] + \
-           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in TARGETS]
+    jobs = [(c, ["--codec", c, *EMBED]) for c in codecs] + \
+           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in targets]
     for label, args in jobs:
         row, gguf = hct_row(base, label, args, work, thread_check)
         if gguf is not None:
@@ -113,7 +113,7 @@ def rows_for(base, measure, work, thread_check, quick):
         rows.append(row)
         print(f"{label}: {json.dumps({k: v for k, v in row.items() if k not in ('budget', 'tensor_types')})}",
               file=sys.stderr)
-    for t in LLAMA:
+    for t in llama:
         row, path = llama_row(base, t)
         row.update(measure(path))
         rows.append(row)
@@ -136,6 +136,16 @@ def throughput(rows, base, work, env):
             "llama_quantize_seconds": round(theirs, 2)}]
     print(f"throughput {out}", file=sys.stderr)
     return out
+
+
+def throughput_llama(base, work, env):
+    quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
+    g = work / "t.gguf"
+    t0 = time.monotonic()
+    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
+    theirs = time.monotonic() - t0
+    g.unlink()
+    return round(theirs, 2)
 
 
 def llama_curve(rows, key):
@@ -261,6 +271,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "compat-tests" / "results" / "flagship"))
     ap.add_argument("--plot-python", default=str(ROOT / "target" / "plot-venv" / "bin" / "python"))
     ap.add_argument("--render", help="only re-render the .md and .png from this results JSON")
+    ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES (comma lists), "
+                    "saved to --out .json: for splitting one table over concurrent processes")
     a = ap.parse_args()
     out = Path(a.out)
     if a.render:
@@ -270,6 +282,20 @@ def main():
         if Path(a.plot_python).exists():
             plot(res, out.with_suffix(".png"), a.plot_python)
         out.with_suffix(".md").write_text(render(res))
+        return
+    if a.part:
+        codecs, targets, llama = ([x for x in p.split(",") if x] for p in a.part.split(";"))
+        env = dict(line.split("=", 1) for line in
+                   (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
+                   if "=" in line)
+        work = Path(tempfile.mkdtemp(prefix="hct-flagship-"))
+        smol = env["HCT_SMOLLM2_DITHERED"]
+        rows = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False,
+                        codecs, [float(t) for t in targets], llama)
+        res = {"part": a.part, "smollm2": rows}
+        if "IQ4_NL" in llama:
+            res["throughput_llama_iq4_nl"] = throughput_llama(smol, work, env)
+        Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
         return
     start = time.monotonic()
     env = dict(line.split("=", 1) for line in
