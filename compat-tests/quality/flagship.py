@@ -101,10 +101,11 @@ def llama_row(base, t):
             "tensor_types": q["tensor_types"], "token_embd_type": token_embd_type(q["path"])}, q["path"]
 
 
-def rows_for(base, measure, work, thread_check, quick):
+def rows_for(base, measure, work, thread_check, quick, codecs=CODECS, targets=TARGETS, llama=LLAMA,
+             save=lambda rows: None):
     rows = []
-    jobs = [(c, ["--codec", c, *EMBED]) for c in CODECS] + \
-           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in TARGETS]
+    jobs = [(c, ["--codec", c, *EMBED]) for c in codecs] + \
+           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in targets]
     for label, args in jobs:
         row, gguf = hct_row(base, label, args, work, thread_check)
         if gguf is not None:
@@ -113,10 +114,11 @@ def rows_for(base, measure, work, thread_check, quick):
         rows.append(row)
         print(f"{label}: {json.dumps({k: v for k, v in row.items() if k not in ('budget', 'tensor_types')})}",
               file=sys.stderr)
-    for t in LLAMA:
+    for t in llama:
         row, path = llama_row(base, t)
         row.update(measure(path))
         rows.append(row)
+        save(rows)
         print(f"llama.cpp {t}: {row.get('kld_mean', row.get('mean_cosine'))}", file=sys.stderr)
     return rows
 
@@ -136,6 +138,16 @@ def throughput(rows, base, work, env):
             "llama_quantize_seconds": round(theirs, 2)}]
     print(f"throughput {out}", file=sys.stderr)
     return out
+
+
+def throughput_llama(base, work, env):
+    quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
+    g = work / "t.gguf"
+    t0 = time.monotonic()
+    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
+    theirs = time.monotonic() - t0
+    g.unlink()
+    return round(theirs, 2)
 
 
 def llama_curve(rows, key):
@@ -161,7 +173,7 @@ def interpolate(front, b):
 
 def judge(rows):
     front = llama_curve(rows, "kld_mean")
-    q4km = next(r for r in rows if r["codec"] == "llama.cpp Q4_K_M")
+    q4km = next((r for r in rows if r["codec"] == "llama.cpp Q4_K_M" and "kld_mean" in r), None)
     for r in rows:
         if r["kind"] != "hct" or "kld_mean" not in r:
             continue
@@ -169,8 +181,8 @@ def judge(rows):
         r["llama_curve_kld_at_same_bpw"] = ref
         r["goal_30pct_below_curve"] = None if ref is None else r["kld_mean"] <= 0.7 * ref
         r["stretch_half_of_curve"] = None if ref is None else r["kld_mean"] <= 0.5 * ref
-        r["goal_q4km_kld_at_80pct_size"] = (r["kld_mean"] <= q4km["kld_mean"]
-                                            and r["gguf_bits_per_weight"] <= 0.8 * q4km["gguf_bits_per_weight"])
+        r["goal_q4km_kld_at_80pct_size"] = None if q4km is None else (
+            r["kld_mean"] <= q4km["kld_mean"] and r["gguf_bits_per_weight"] <= 0.8 * q4km["gguf_bits_per_weight"])
 
 
 def plot(res, path, python):
@@ -205,9 +217,9 @@ ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(sys.argv[2], dpi=120)
 
 def render(res):
     L = ["# Searched-scale encoders and `--target-bpw` beside llama.cpp", "",
-         f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']})."
-         + ("" if "minilm" in res else " The run was stopped after the SmolLM2 section (MiniLM and the "
-            "throughput rows missing); the table was rendered from its saved SmolLM2 results with `--render`."), "",
+         (f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']})."
+          if "note" not in res else f"Made {res['date']}. {res['note']}"),
+         "" if not res.get("missing_rows") else f"Rows not measured: {', '.join(res['missing_rows'])}.", "",
          "Every row is a GGUF run by the same stock llama.cpp build: HCT files are exported natively "
          "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
          "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
@@ -261,6 +273,12 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "compat-tests" / "results" / "flagship"))
     ap.add_argument("--plot-python", default=str(ROOT / "target" / "plot-venv" / "bin" / "python"))
     ap.add_argument("--render", help="only re-render the .md and .png from this results JSON")
+    ap.add_argument("--combine", nargs="+", metavar="FILE",
+                    help="merge SmolLM2 rows from --part JSON files and run logs (lines `LABEL: {json}`) "
+                         "into one results file, then render it")
+    ap.add_argument("--note", default="", help="with --combine: how the parts were run, for the results file")
+    ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES (comma lists), "
+                    "saved to --out .json: for splitting one table over concurrent processes")
     a = ap.parse_args()
     out = Path(a.out)
     if a.render:
@@ -270,6 +288,45 @@ def main():
         if Path(a.plot_python).exists():
             plot(res, out.with_suffix(".png"), a.plot_python)
         out.with_suffix(".md").write_text(render(res))
+        return
+    if a.combine:
+        rows = {}
+        for f in a.combine:
+            text = Path(f).read_text()
+            if f.endswith(".json"):
+                for r in json.loads(text)["smollm2"]:
+                    rows[r["codec"]] = r
+                continue
+            for line in text.splitlines():
+                label, _, rest = line.partition(": ")
+                if rest.startswith("{") and (label in CODECS or label.startswith("bpw ")):
+                    rows[label] = json.loads(rest)
+        order = CODECS + [f"bpw {t}" for t in TARGETS] + [f"llama.cpp {t}" for t in LLAMA]
+        res = {"command": "compat-tests/quality/flagship.sh (split; see note)", "note": a.note,
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "smollm2": [rows[k] for k in order if k in rows],
+               "missing_rows": [k for k in order if k not in rows]}
+        judge(res["smollm2"])
+        out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+        if Path(a.plot_python).exists():
+            plot(res, out.with_suffix(".png"), a.plot_python)
+        out.with_suffix(".md").write_text(render(res))
+        return
+    if a.part:
+        codecs, targets, llama = ([x for x in p.split(",") if x] for p in a.part.split(";"))
+        env = dict(line.split("=", 1) for line in
+                   (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
+                   if "=" in line)
+        work = Path(tempfile.mkdtemp(prefix="hct-flagship-"))
+        smol = env["HCT_SMOLLM2_DITHERED"]
+        rows = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False,
+                        codecs, [float(t) for t in targets], llama,
+                        save=lambda rows: Path(a.out).with_suffix(".json").write_text(
+                            json.dumps({"part": a.part, "smollm2": rows}, indent=1)))
+        res = {"part": a.part, "smollm2": rows}
+        if "IQ4_NL" in llama:
+            res["throughput_llama_iq4_nl"] = throughput_llama(smol, work, env)
+        Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
         return
     start = time.monotonic()
     env = dict(line.split("=", 1) for line in

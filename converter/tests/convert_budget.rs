@@ -102,7 +102,14 @@ fn target_bpw_respects_budget_and_floors_and_reports_choices() {
     let mut previous: Option<(f64, f64)> = None;
     for target in ["6.0", "7.0", "9.0"] {
         let out = dir.path().join(format!("b{target}.hct"));
-        let (code, stdout, err) = hct(&["convert", s(&src), s(&out), "--target-bpw", target, "--json"]);
+        let (code, stdout, err) = hct(&[
+            "convert",
+            s(&src),
+            s(&out),
+            "--target-bpw",
+            target,
+            "--json",
+        ]);
         assert_eq!(code, 0, "{err}");
         let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
         let alloc = &j["budget"]["allocation"];
@@ -110,12 +117,22 @@ fn target_bpw_respects_budget_and_floors_and_reports_choices() {
         let estimate = alloc["estimated_error"].as_f64().unwrap();
         let f = HctFile::open(&out).unwrap();
         let t: f64 = target.parse().unwrap();
-        assert!(payload_bpw(&f) <= t, "{target}: file has {} bpw", payload_bpw(&f));
+        assert!(
+            payload_bpw(&f) <= t,
+            "{target}: file has {} bpw",
+            payload_bpw(&f)
+        );
         assert!((payload_bpw(&f) - chosen_bpw).abs() < 1e-9);
         // Floors: the tied embedding at q8_0, attn_v at q5_0 or above.
-        assert_eq!(f.tensor("model.embed_tokens.weight").unwrap().codec, "q8_0_mse_v1");
+        assert_eq!(
+            f.tensor("model.embed_tokens.weight").unwrap().codec,
+            "q8_0_mse_v1"
+        );
         for l in 0..2 {
-            let v = &f.tensor(&format!("model.layers.{l}.self_attn.v_proj.weight")).unwrap().codec;
+            let v = &f
+                .tensor(&format!("model.layers.{l}.self_attn.v_proj.weight"))
+                .unwrap()
+                .codec;
             assert!(v == "q5_0_mse_v1" || v == "q8_0_mse_v1", "{v}");
         }
         // Rows of 100 elements: no budget codec stores them, so they keep f32 and say why.
@@ -128,11 +145,17 @@ fn target_bpw_respects_budget_and_floors_and_reports_choices() {
         assert_eq!(tensors.len(), 15);
         for t in tensors {
             assert_eq!(t["estimates"].as_array().unwrap().len(), 3, "{t}");
-            assert_eq!(f.tensor(t["name"].as_str().unwrap()).unwrap().codec, t["codec"]);
+            assert_eq!(
+                f.tensor(t["name"].as_str().unwrap()).unwrap().codec,
+                t["codec"]
+            );
         }
         // More bits never raise the estimated error.
         if let Some((b, e)) = previous {
-            assert!(chosen_bpw >= b && estimate <= e, "{target}: {chosen_bpw} {estimate} after {b} {e}");
+            assert!(
+                chosen_bpw >= b && estimate <= e,
+                "{target}: {chosen_bpw} {estimate} after {b} {e}"
+            );
         }
         previous = Some((chosen_bpw, estimate));
     }
@@ -145,7 +168,15 @@ fn budget_output_is_identical_at_one_and_two_threads() {
     let mut files = Vec::new();
     for threads in ["1", "2"] {
         let out = dir.path().join(format!("t{threads}.hct"));
-        let (code, _, err) = hct(&["convert", s(&src), s(&out), "--target-bpw", "6.5", "--threads", threads]);
+        let (code, _, err) = hct(&[
+            "convert",
+            s(&src),
+            s(&out),
+            "--target-bpw",
+            "6.5",
+            "--threads",
+            threads,
+        ]);
         assert_eq!(code, 0, "{err}");
         files.push(std::fs::read(&out).unwrap());
     }
@@ -159,13 +190,24 @@ fn impossible_budget_fails_before_writing() {
     let out = dir.path().join("x.hct");
     let (code, _, err) = hct(&["convert", s(&src), s(&out), "--target-bpw", "3.0"]);
     assert_ne!(code, 0);
-    assert!(err.contains("cannot be met") && err.contains("bits per weight"), "{err}");
+    assert!(
+        err.contains("cannot be met") && err.contains("bits per weight"),
+        "{err}"
+    );
     assert!(!out.exists());
     let (code, _, err) = hct(&["convert", s(&src), s(&out), "--max-size", "1000"]);
     assert_ne!(code, 0);
     assert!(err.contains("cannot be met"), "{err}");
     assert!(!out.exists());
-    let (code, _, err) = hct(&["convert", s(&src), s(&out), "--target-bpw", "6", "--codec", "f16"]);
+    let (code, _, err) = hct(&[
+        "convert",
+        s(&src),
+        s(&out),
+        "--target-bpw",
+        "6",
+        "--codec",
+        "f16",
+    ]);
     assert_eq!(code, 2, "{err}");
 }
 
@@ -178,7 +220,13 @@ fn max_size_bounds_the_whole_file() {
     assert_eq!(code, 0, "{err}");
     let limit = std::fs::metadata(&full).unwrap().len();
     let out = dir.path().join("m.hct");
-    let (code, _, err) = hct(&["convert", s(&src), s(&out), "--max-size", &limit.to_string()]);
+    let (code, _, err) = hct(&[
+        "convert",
+        s(&src),
+        s(&out),
+        "--max-size",
+        &limit.to_string(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::metadata(&out).unwrap().len() <= limit);
 }

@@ -153,7 +153,11 @@ fn refusals() -> Vec<Input> {
     vec![
         input("nan", "a NaN element", nan),
         input("infinity", "an infinite element", inf),
-        input("scale_overflow", "every candidate scale overflows binary16", huge),
+        input(
+            "scale_overflow",
+            "every candidate scale overflows binary16",
+            huge,
+        ),
     ]
 }
 
@@ -187,7 +191,11 @@ fn build(id: &str) -> VectorFile {
     let mut refused = Vec::new();
     for i in refusals() {
         let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(c.encode_row(&i.x, &mut bytes).is_err(), "{id} must refuse {}", i.name);
+        assert!(
+            c.encode_row(&i.x, &mut bytes).is_err(),
+            "{id} must refuse {}",
+            i.name
+        );
         refused.push(Refusal {
             name: i.name.into(),
             why: i.why.into(),
@@ -237,9 +245,14 @@ fn encoders_give_the_same_bytes_whatever_the_thread_count() {
     use rayon::prelude::*;
     for id in IDS {
         let c = find_searched(id).unwrap();
-        let rows: Vec<Vec<f32>> = (0..16).map(|s| gaussian_like(1000 + s, 128, 0.05)).collect();
+        let rows: Vec<Vec<f32>> = (0..16)
+            .map(|s| gaussian_like(1000 + s, 128, 0.05))
+            .collect();
         let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 rows.par_iter()
                     .map(|x| {

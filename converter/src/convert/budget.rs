@@ -94,7 +94,9 @@ fn role_of(name: &str, has_output: bool) -> Role {
     let n = name.to_ascii_lowercase();
     if n == "output.weight" || n.ends_with("lm_head.weight") {
         Role::Output
-    } else if n.contains("token_embd") || n.contains("embed_tokens") || n.contains("word_embeddings")
+    } else if n.contains("token_embd")
+        || n.contains("embed_tokens")
+        || n.contains("word_embeddings")
     {
         if has_output {
             Role::Embedding
@@ -112,7 +114,9 @@ fn role_of(name: &str, has_output: bool) -> Role {
 
 /// The norm before a decoder LM's output projection, in GGUF and Hugging Face naming.
 fn is_final_norm(name: &str) -> bool {
-    name == "output_norm.weight" || name == "model.norm.weight" || name.ends_with("final_layernorm.weight")
+    name == "output_norm.weight"
+        || name == "model.norm.weight"
+        || name.ends_with("final_layernorm.weight")
 }
 
 fn floor_of(role: Role) -> &'static str {
@@ -131,7 +135,6 @@ pub fn allocate(
     plan: &Plan,
     target: Target,
     header_bytes: u64,
-
 ) -> Result<Allocation> {
     // A decoder LM without an output matrix multiplies by its token embedding instead
     // (tied); an encoder like BERT has neither an output matrix nor a final norm.
@@ -139,7 +142,10 @@ pub fn allocate(
         .iter()
         .any(|t| matches!(role_of(&t.name, true), Role::Output))
         || !tensors.iter().any(|t| is_final_norm(&t.name));
-    let elements: u64 = tensors.iter().map(|t| t.shape.iter().product::<u64>()).sum();
+    let elements: u64 = tensors
+        .iter()
+        .map(|t| t.shape.iter().product::<u64>())
+        .sum();
     // Which tensors the budget decides: weight matrices the plan would give a codec, whose
     // rows every menu codec can store.
     let mut fixed_payload_bytes = 0u64;
@@ -154,8 +160,13 @@ pub fn allocate(
         if decided {
             chosen.push((i, role_of(&t.name, has_output)));
         } else {
-            let id = if choice.codec == super::plan::BUDGET_MARK { &t.codec } else { &choice.codec };
-            let c = codec::find(id).with_context(|| format!("tensor {:?}: unknown codec {id}", t.name))?;
+            let id = if choice.codec == super::plan::BUDGET_MARK {
+                &t.codec
+            } else {
+                &choice.codec
+            };
+            let c = codec::find(id)
+                .with_context(|| format!("tensor {:?}: unknown codec {id}", t.name))?;
             fixed_payload_bytes += codec::payload_len(c, &t.shape)
                 .with_context(|| format!("tensor {:?} under {id}", t.name))?;
         }
@@ -193,10 +204,17 @@ pub fn allocate(
         .collect::<Result<_>>()?;
     let mut level: Vec<usize> = chosen
         .iter()
-        .map(|&(_, role)| MENU.iter().position(|c| *c == floor_of(role)).expect("floor in menu"))
+        .map(|&(_, role)| {
+            MENU.iter()
+                .position(|c| *c == floor_of(role))
+                .expect("floor in menu")
+        })
         .collect();
     let bytes_at = |k: usize, l: usize| estimates[k][l].payload_bytes;
-    let mut total = fixed_payload_bytes + (0..chosen.len()).map(|k| bytes_at(k, level[k])).sum::<u64>();
+    let mut total = fixed_payload_bytes
+        + (0..chosen.len())
+            .map(|k| bytes_at(k, level[k]))
+            .sum::<u64>();
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
         for k in 0..chosen.len() {
@@ -234,7 +252,12 @@ pub fn allocate(
         .collect();
     let estimated_error = decisions
         .iter()
-        .map(|(_, d)| d.estimates.iter().find(|e| e.codec == d.codec).map_or(0.0, |e| e.nmse))
+        .map(|(_, d)| {
+            d.estimates
+                .iter()
+                .find(|e| e.codec == d.codec)
+                .map_or(0.0, |e| e.nmse)
+        })
         .sum();
     Ok(Allocation {
         target,
@@ -252,8 +275,8 @@ pub fn allocate(
 /// squared error of each.
 fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
     let from = decoder(&t.codec, &t.name)?;
-    let (rows, row_len) =
-        codec::rows_of(&t.shape).with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
+    let (rows, row_len) = codec::rows_of(&t.shape)
+        .with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
     let in_row = from.row_bytes(row_len)? as usize;
     let n = row_len as usize;
     // Column importance (an imatrix) is not read yet: every column counts the same.
@@ -302,15 +325,28 @@ mod tests {
         assert_eq!(role_of("lm_head.weight", true), Role::Output);
         assert_eq!(role_of("token_embd.weight", false), Role::TiedEmbedding);
         assert_eq!(role_of("token_embd.weight", true), Role::Embedding);
-        assert_eq!(role_of("model.embed_tokens.weight", false), Role::TiedEmbedding);
+        assert_eq!(
+            role_of("model.embed_tokens.weight", false),
+            Role::TiedEmbedding
+        );
         assert_eq!(role_of("blk.3.attn_v.weight", true), Role::AttnV);
-        assert_eq!(role_of("model.layers.3.self_attn.v_proj.weight", true), Role::AttnV);
+        assert_eq!(
+            role_of("model.layers.3.self_attn.v_proj.weight", true),
+            Role::AttnV
+        );
         assert_eq!(role_of("blk.3.ffn_down.weight", true), Role::FfnDown);
         assert_eq!(role_of("blk.3.attn_q.weight", true), Role::Other);
         for c in MENU {
             assert!(searched::find_searched(c).is_some(), "{c}");
         }
-        for r in [Role::Output, Role::TiedEmbedding, Role::Embedding, Role::AttnV, Role::FfnDown, Role::Other] {
+        for r in [
+            Role::Output,
+            Role::TiedEmbedding,
+            Role::Embedding,
+            Role::AttnV,
+            Role::FfnDown,
+            Role::Other,
+        ] {
             assert!(MENU.contains(&floor_of(r)));
         }
     }

@@ -293,7 +293,10 @@ fn summarize(
     if let Some(budget::Target::MaxFileBytes(max)) = budget.map(|b| b.target) {
         let size = std::fs::metadata(&a.output)?.len();
         if size > max {
-            bail!("internal: {} is {size} bytes, over --max-size {max}", a.output.display());
+            bail!(
+                "internal: {} is {size} bytes, over --max-size {max}",
+                a.output.display()
+            );
         }
     }
     let file_bytes = std::fs::metadata(&a.output)?.len();
@@ -355,13 +358,29 @@ fn summarize(
             let est: Vec<String> = d
                 .estimates
                 .iter()
-                .map(|e| format!("{}{} {:.3e}", if e.codec == d.codec { "*" } else { "" }, e.codec, e.nmse))
+                .map(|e| {
+                    format!(
+                        "{}{} {:.3e}",
+                        if e.codec == d.codec { "*" } else { "" },
+                        e.codec,
+                        e.nmse
+                    )
+                })
                 .collect();
-            println!("  {name:40} {:?} (floor {}) → {}   [{}]", d.role, d.floor, d.codec, est.join(", "));
+            println!(
+                "  {name:40} {:?} (floor {}) → {}   [{}]",
+                d.role,
+                d.floor,
+                d.codec,
+                est.join(", ")
+            );
         }
         println!(
             "  chose {:.4} payload bits per weight ({} of {} budget bytes), estimated error {:.4e}",
-            b.payload_bits_per_weight, b.chosen_payload_bytes, b.budget_payload_bytes, b.estimated_error
+            b.payload_bits_per_weight,
+            b.chosen_payload_bytes,
+            b.budget_payload_bytes,
+            b.estimated_error
         );
     }
     println!(

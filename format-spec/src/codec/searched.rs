@@ -177,12 +177,19 @@ impl SearchedCodec {
             if let Some(i) = c.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
                 return Err(CodecError::OutOfRange {
                     codec: self.id,
-                    detail: format!("importance value {} at column {i} is not finite and ≥ 0", c[i]),
+                    detail: format!(
+                        "importance value {} at column {i} is not finite and ≥ 0",
+                        c[i]
+                    ),
                 });
             }
         }
         let bb = self.block_bytes();
-        for (b, (x, block)) in src.chunks_exact(BLOCK).zip(dst.chunks_exact_mut(bb)).enumerate() {
+        for (b, (x, block)) in src
+            .chunks_exact(BLOCK)
+            .zip(dst.chunks_exact_mut(bb))
+            .enumerate()
+        {
             if let Some(i) = x.iter().position(|v| !v.is_finite()) {
                 return Err(CodecError::OutOfRange {
                     codec: self.id,
@@ -199,14 +206,15 @@ impl SearchedCodec {
                     Weighting::XSquared => ci * (xi * xi),
                 };
             }
-            let (d, codes) = search_block(self.grid, x, &w).ok_or_else(|| CodecError::OutOfRange {
-                codec: self.id,
-                detail: format!(
-                    "block {b} (elements {}..{}): every candidate scale overflows binary16",
-                    b * BLOCK,
-                    (b + 1) * BLOCK
-                ),
-            })?;
+            let (d, codes) =
+                search_block(self.grid, x, &w).ok_or_else(|| CodecError::OutOfRange {
+                    codec: self.id,
+                    detail: format!(
+                        "block {b} (elements {}..{}): every candidate scale overflows binary16",
+                        b * BLOCK,
+                        (b + 1) * BLOCK
+                    ),
+                })?;
             self.pack(d, &codes, block);
         }
         Ok(())
@@ -364,7 +372,13 @@ fn nearest_codes(grid: &[i16], d: f16, xs: &[f64; BLOCK], codes: &mut [u8; BLOCK
 }
 
 /// `Σ w_i·(x_i − d·G[q_i])²` in binary64, index order, from +0.
-fn weighted_error(grid: &[i16], d: f16, xs: &[f64; BLOCK], w: &[f64; BLOCK], codes: &[u8; BLOCK]) -> f64 {
+fn weighted_error(
+    grid: &[i16],
+    d: f16,
+    xs: &[f64; BLOCK],
+    w: &[f64; BLOCK],
+    codes: &[u8; BLOCK],
+) -> f64 {
     let df = d.to_f32();
     let mut e = 0.0f64;
     for i in 0..BLOCK {
@@ -391,7 +405,9 @@ impl Codec for SearchedCodec {
 
     fn row_bytes(&self, row_len: u64) -> Result<u64, CodecError> {
         self.layout_codec().row_bytes(row_len).map_err(|e| match e {
-            CodecError::RowLength { row_len, reason, .. } => CodecError::RowLength {
+            CodecError::RowLength {
+                row_len, reason, ..
+            } => CodecError::RowLength {
                 codec: self.id,
                 row_len,
                 reason,
@@ -424,7 +440,10 @@ mod tests {
         c.encode_row(x, &mut bytes).unwrap();
         let mut y = vec![0f32; x.len()];
         c.decode_row(&bytes, &mut y).unwrap();
-        x.iter().zip(&y).map(|(a, b)| (*a as f64 - *b as f64).powi(2)).sum()
+        x.iter()
+            .zip(&y)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum()
     }
 
     #[test]
@@ -434,7 +453,11 @@ mod tests {
             assert!(find(c.layout).unwrap().can_decode());
             assert_eq!(c.row_bytes(64), find(c.layout).unwrap().row_bytes(64));
             assert_eq!(c.block_bytes() as u64, c.row_bytes(32).unwrap());
-            assert!(c.grid.windows(2).all(|p| p[0] < p[1]), "{} grid ascends", c.id);
+            assert!(
+                c.grid.windows(2).all(|p| p[0] < p[1]),
+                "{} grid ascends",
+                c.id
+            );
         }
     }
 
@@ -465,7 +488,11 @@ mod tests {
             let mut y = vec![0f32; 128];
             c.decode_row(&bytes, &mut y).unwrap();
             for (b, chunk) in x.chunks(BLOCK).enumerate() {
-                let d = f16::from_le_bytes([bytes[b * c.block_bytes()], bytes[b * c.block_bytes() + 1]]).to_f32();
+                let d = f16::from_le_bytes([
+                    bytes[b * c.block_bytes()],
+                    bytes[b * c.block_bytes() + 1],
+                ])
+                .to_f32();
                 for (i, &xi) in chunk.iter().enumerate() {
                     let got = (xi as f64 - y[b * BLOCK + i] as f64).abs();
                     let best = c
@@ -490,7 +517,10 @@ mod tests {
             let err = c.encode_row(&x, &mut bytes).unwrap_err();
             assert!(err.to_string().contains("element 5"), "{err}");
             let err = c.encode_row(&[0.0; 33], &mut bytes).unwrap_err();
-            assert!(matches!(err, CodecError::RowLength { codec, .. } if codec == c.id), "{err}");
+            assert!(
+                matches!(err, CodecError::RowLength { codec, .. } if codec == c.id),
+                "{err}"
+            );
             let err = c
                 .encode_row_weighted(&[0.0; 32], Some(&[1.0; 31]), &mut bytes)
                 .unwrap_err();
@@ -505,7 +535,10 @@ mod tests {
             x[40] = 1.0e9;
             let mut bytes = vec![0u8; 2 * c.block_bytes()];
             let err = c.encode_row(&x, &mut bytes).unwrap_err();
-            assert!(err.to_string().contains("block 1 (elements 32..64)"), "{err}");
+            assert!(
+                err.to_string().contains("block 1 (elements 32..64)"),
+                "{err}"
+            );
         }
     }
 
@@ -517,7 +550,8 @@ mod tests {
         imp[3] = 1000.0;
         let (mut plain, mut weighted) = (vec![0u8; 18], vec![0u8; 18]);
         c.encode_row_weighted(&x, None, &mut plain).unwrap();
-        c.encode_row_weighted(&x, Some(&imp), &mut weighted).unwrap();
+        c.encode_row_weighted(&x, Some(&imp), &mut weighted)
+            .unwrap();
         let err3 = |b: &[u8]| {
             let mut y = vec![0f32; 32];
             c.decode_row(b, &mut y).unwrap();
