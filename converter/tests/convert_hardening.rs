@@ -222,7 +222,10 @@ fn huge_alignment_key_does_not_amplify_output() {
     // file `<memory>` instead of the output.
     let (code, err) = convert(&src, &out, &["--gguf-mode", "plugin"]);
     assert_eq!(code, 4, "{err}");
-    assert!(err.contains("out.gguf") && !err.contains("<memory>"), "{err}");
+    assert!(
+        err.contains("out.gguf") && !err.contains("<memory>"),
+        "{err}"
+    );
     assert!(!out.exists());
 
     let mut g = b"GGUF".to_vec();
@@ -360,6 +363,18 @@ fn exit_codes_match_the_readme() {
         let (code, err) = convert(&src, out, extra);
         assert_eq!(code, 2, "{extra:?}: {err}");
         assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+    // A codec the output format cannot hold, without --dtype to decode it.
+    let q = dir.path().join("q.hct");
+    let (code, err) = convert(&src, &q, &["--codec", "int4_opt_v1"]);
+    assert_eq!(code, 0, "{err}");
+    for out in ["q.gguf", "q.safetensors"] {
+        let (code, err) = convert(&q, &dir.path().join(out), &[]);
+        assert_eq!(code, 2, "{out}: {err}");
+        assert!(
+            err.contains("--dtype") && err.contains("\"w\""),
+            "{out}: {err}"
+        );
     }
     let (code, err) = convert(&src, &dir.path().join("missing-dir/o.safetensors"), &[]);
     assert_eq!(code, 3, "{err}");

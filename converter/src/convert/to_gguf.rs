@@ -142,7 +142,8 @@ pub fn write_gguf(
                     .ok_or_else(|| anyhow!("--dtype {want} has no ggml type"))?;
                 (TensorType::Ggml(ty), Route::Decode { from, to })
             }
-            (None, None) => bail!(
+            (None, None) => {
+                return Err(crate::exit::usage(format!(
                 "tensor {:?} uses codec {}, which {}; pass --dtype f32, f16 or bf16 to decode it",
                 t.name,
                 t.codec,
@@ -152,7 +153,8 @@ pub fn write_gguf(
                     GgufMode::Plugin =>
                         "is not a whole number of blocks of a type the plugin carries",
                 }
-            ),
+            )))
+            }
         };
         infos.push(GgufTensorInfo {
             name: t.name.clone(),
