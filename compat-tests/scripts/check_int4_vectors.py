@@ -14,7 +14,7 @@ is also decoded by `gguf.quants.dequantize(..., Q4_1)` and must match bit for bi
 
 This file shares no code with the Rust reference. Usage:
   python3 compat-tests/scripts/check_int4_vectors.py            # numpy only
-  /work/venv-ggmlq/bin/python compat-tests/scripts/check_int4_vectors.py   # + gguf
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_int4_vectors.py   # + gguf (tools venv)
 """
 
 from __future__ import annotations
