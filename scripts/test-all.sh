@@ -35,6 +35,10 @@ bash ggml-kernels/ci-aarch64.sh
 if [ -f compat-tests/ci.sh ]; then
   say "conversions judged by the peers (gguf-py, safetensors, llama-perplexity)"
   bash compat-tests/convert/run.sh
+  say "golden vectors reproduced by independent numpy implementations of SPEC.md"
+  eval "$(bash compat-tests/peers.sh env)"
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_int4_vectors.py
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_searched_vectors.py
   if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
     say "libhct against the real ggml (C program through the C ABI)"
     bash compat-tests/c/run_hct_vs_ggml.sh
