@@ -66,7 +66,9 @@ fn every_encoder_has_golden_vectors() {
         }
         let ggml_name = c.id().strip_prefix("ggml_").unwrap_or("");
         assert!(
-            stems.iter().any(|s| s == c.id() || s.eq_ignore_ascii_case(ggml_name)),
+            stems
+                .iter()
+                .any(|s| s == c.id() || s.eq_ignore_ascii_case(ggml_name)),
             "codec {} encodes but has no golden vectors under tests/vectors/",
             c.id()
         );

@@ -217,11 +217,7 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
         let cpu = match mode {
             PluginMode::Fast => GgmlTypeTraitsCpu {
                 from_float: None,
-                vec_dot: Some(if counting {
-                    counted.vec_dot
-                } else {
-                    t.vec_dot
-                }),
+                vec_dot: Some(if counting { counted.vec_dot } else { t.vec_dot }),
                 vec_dot_type: t.vec_dot_type as c_int,
                 nrows: t.nrows as i64,
             },
@@ -617,7 +613,10 @@ mod tests {
         }
         let json = stats_json();
         assert!(json.contains("\"int4_opt_v1\":{\"slot\":null"), "{json}");
-        assert!(!json.contains("ggml_q4_0"), "ggml's own types are not registered: {json}");
+        assert!(
+            !json.contains("ggml_q4_0"),
+            "ggml's own types are not registered: {json}"
+        );
     }
 
     #[test]

@@ -90,7 +90,10 @@ mod tests {
     #[test]
     fn every_gguf_extension_codec_has_kernels() {
         for id in hct_format::gguf::extension::extension_codecs() {
-            assert!(format_of(id).is_some(), "{id}: an extension type without kernels");
+            assert!(
+                format_of(id).is_some(),
+                "{id}: an extension type without kernels"
+            );
         }
     }
 
@@ -104,7 +107,10 @@ mod tests {
         for &(id, format) in CODECS {
             let reference = codec::find(id).unwrap();
             let lengths = [1usize, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 576];
-            for &n in lengths.iter().filter(|&&n| reference.row_bytes(n as u64).is_ok()) {
+            for &n in lengths
+                .iter()
+                .filter(|&&n| reference.row_bytes(n as u64).is_ok())
+            {
                 for specials in [false, true] {
                     let x = random_weight_row(&mut rng, format, n, specials);
                     let mut ours = vec![0f32; n];

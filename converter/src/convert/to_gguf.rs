@@ -62,7 +62,9 @@ fn ggml_layout_of(codec: &str, row_len: u64) -> Option<GgmlType> {
     if let Some(t) = GgmlType::from_hct_codec_id(codec) {
         return Some(t);
     }
-    codec::find(codec)?.block_layout()?.ggml_type_for_row(row_len)
+    codec::find(codec)?
+        .block_layout()?
+        .ggml_type_for_row(row_len)
 }
 
 /// The type a tensor keeps in `mode` without decoding, if any. Extension codecs get the
