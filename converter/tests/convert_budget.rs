@@ -5,27 +5,15 @@
 //! native GGUF export carries the chosen blocks byte for byte under ggml's types.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hct_format::gguf::{GgufFile, TensorType};
 use hct_format::HctFile;
 
+mod common;
+use common::hct;
+
 const D: usize = 96;
 const FF: usize = 192;
-
-fn hct(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hct"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    )
-}
 
 /// Gaussian-like values (sum of three hashed uniforms) with a per-tensor scale.
 fn values(n: usize, seed: u64, scale: f32) -> Vec<u8> {

@@ -5,30 +5,18 @@
 //! as F32; `--codec-for` can still force a codec on them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hct_format::gguf::{GgufFile, TensorType};
 use hct_format::HctFile;
+
+mod common;
+use common::hct;
 
 const HIDDEN: usize = 384;
 const POSITION: &str = "embeddings.position_embeddings.weight";
 const TOKEN_TYPE: &str = "embeddings.token_type_embeddings.weight";
 const WORD: &str = "embeddings.word_embeddings.weight";
 const QUERY: &str = "encoder.layer.0.attention.self.query.weight";
-
-fn hct(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hct"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    )
-}
 
 fn f32_bytes(n: usize, seed: usize) -> Vec<u8> {
     (0..n)

@@ -7,11 +7,13 @@
 //! converter, perplexity, embeddings) are in compat-tests/hf/run.sh.
 
 use std::path::Path;
-use std::process::Command;
 
 use hct_format::gguf::{GgufFile, TensorType};
 use hct_format::value::{lookup, Array, Value};
 use serde_json::json;
+
+mod common;
+use common::hct;
 
 const HIDDEN: usize = 64;
 const HEADS: usize = 4;
@@ -19,20 +21,6 @@ const KV_HEADS: usize = 2;
 const HEAD_DIM: usize = HIDDEN / HEADS;
 const FF: usize = 96;
 const VOCAB: usize = 12;
-
-fn hct(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hct"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr,
-    )
-}
 
 /// Row r of every matrix holds the value r in each element, so a row's origin is readable.
 fn rows_tagged(rows: usize, cols: usize) -> Vec<u8> {
