@@ -127,11 +127,6 @@ pub fn find_searched(id: &str) -> Option<&'static SearchedCodec> {
     CODECS.iter().find(|c| c.id == id)
 }
 
-/// The ggml codec whose bytes `id` writes, if `id` is a searched-scale codec: a native
-/// GGUF export stores such a tensor under that ggml type, byte for byte.
-pub fn ggml_layout_of(id: &str) -> Option<&'static str> {
-    find_searched(id).map(|c| c.layout)
-}
 
 impl SearchedCodec {
     pub fn weighting(&self) -> Weighting {
