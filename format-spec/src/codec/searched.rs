@@ -127,7 +127,6 @@ pub fn find_searched(id: &str) -> Option<&'static SearchedCodec> {
     CODECS.iter().find(|c| c.id == id)
 }
 
-
 impl SearchedCodec {
     pub fn weighting(&self) -> Weighting {
         self.weighting
