@@ -10,7 +10,7 @@ use hct_format::gguf::{GgufFile, TensorType};
 use hct_format::HctFile;
 
 mod common;
-use common::hct;
+use common::{hct, s};
 
 const D: usize = 96;
 const FF: usize = 192;
@@ -71,10 +71,6 @@ fn checkpoint(dir: &Path) -> PathBuf {
     let path = dir.join("model.safetensors");
     safetensors::serialize_to_file(views, None, &path).unwrap();
     path
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn payload_bpw(f: &HctFile) -> f64 {

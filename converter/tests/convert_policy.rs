@@ -10,7 +10,7 @@ use hct_format::gguf::{GgufFile, TensorType};
 use hct_format::HctFile;
 
 mod common;
-use common::hct;
+use common::{hct, s};
 
 const HIDDEN: usize = 384;
 const POSITION: &str = "embeddings.position_embeddings.weight";
@@ -73,10 +73,6 @@ fn bert_like(dir: &Path) -> PathBuf {
     let path = dir.join("model.safetensors");
     safetensors::serialize_to_file(views, None, &path).unwrap();
     path
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

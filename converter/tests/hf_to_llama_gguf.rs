@@ -13,7 +13,7 @@ use hct_format::value::{lookup, Array, Value};
 use serde_json::json;
 
 mod common;
-use common::hct;
+use common::{hct, s};
 
 const HIDDEN: usize = 64;
 const HEADS: usize = 4;
@@ -118,10 +118,6 @@ fn write_checkpoint_with(dir: &Path, architecture: &str, qkv_bias: bool) {
     let tc = json!({"bos_token": "<|im_start|>", "eos_token": "<|im_end|>",
                     "chat_template": "{% for m in messages %}{{ m['content'] }}{% endfor %}"});
     std::fs::write(dir.join("tokenizer_config.json"), tc.to_string()).unwrap();
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn u32_key(g: &GgufFile, k: &str) -> u32 {

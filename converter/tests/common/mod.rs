@@ -1,5 +1,6 @@
 //! What the CLI integration tests share.
 
+use std::path::Path;
 use std::process::Command;
 
 /// Runs the `hct` binary of this build: (exit code, stdout, stderr). A panic is never an
@@ -16,4 +17,9 @@ pub fn hct(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr,
     )
+}
+
+/// A test path as a command-line argument (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
 }
