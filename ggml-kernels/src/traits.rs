@@ -320,8 +320,15 @@ mod tests {
             ("int4_g32_fp16_v1", 32, 20, 8, "q8_0"),
             ("int4_opt_v1", 16, 12, 8, "q8_0"),
         ];
-        // Spot checks of facts runtimes rely on; every registry entry has a record.
-        assert_eq!(all_traits().len(), registry::N_CODECS);
+        // Every registry entry resolves by its id to a record of its own layout, with the
+        // geometry that layout declares (a table built in another order would fail here).
+        for &(id, format) in registry::CODECS {
+            let t = traits_for(id).unwrap_or_else(|| panic!("{id} has no traits record"));
+            assert_eq!(t.format, format, "{id}");
+            assert_eq!(t.block_size as usize, format.block_len(), "{id}");
+            assert_eq!(t.type_size as usize, format.block_bytes(), "{id}");
+        }
+        // Spot checks of facts runtimes rely on.
         for (id, block, bytes, dot_type, dot_name) in expect {
             let t = traits_for(id).unwrap_or_else(|| panic!("{id} has traits"));
             assert_eq!(
