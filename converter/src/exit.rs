@@ -66,6 +66,15 @@ pub fn usage(message: impl std::fmt::Display) -> anyhow::Error {
     .into()
 }
 
+/// An invalid-input error (exit 4) with this message.
+pub fn invalid(message: impl std::fmt::Display) -> anyhow::Error {
+    crate::CliError {
+        code: INVALID,
+        message: message.to_string(),
+    }
+    .into()
+}
+
 /// An unsupported-feature error (exit 6) with this message.
 pub fn unsupported(message: impl std::fmt::Display) -> anyhow::Error {
     crate::CliError {

@@ -541,3 +541,42 @@ fn input_truncated_during_conversion_reports_sigbus() {
     assert!(err.contains("SIGBUS") && err.contains("shorter"), "{err}");
     assert!(!out.exists());
 }
+
+/// Found by the `convert` fuzz target: ggml accepts `ne = [0, 2^40, 2^40]` as an empty
+/// tensor (it multiplies innermost first, reaching 0 at once), but HCT's order is the
+/// reverse, where the running product overflows before the 0. The export's element count
+/// overflowed (a panic in debug builds); now the input is refused for every output.
+#[test]
+fn empty_gguf_tensor_with_huge_dimensions_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = b"GGUF".to_vec();
+    g.extend(3u32.to_le_bytes());
+    g.extend(1u64.to_le_bytes()); // tensors
+    g.extend(0u64.to_le_bytes()); // metadata entries
+    g.extend(1u64.to_le_bytes());
+    g.extend(b"w");
+    g.extend(3u32.to_le_bytes());
+    for ne in [0u64, 1 << 40, 1 << 40] {
+        g.extend(ne.to_le_bytes());
+    }
+    g.extend(0u32.to_le_bytes()); // F32
+    g.extend(0u64.to_le_bytes()); // offset
+    g.resize(g.len().next_multiple_of(32), 0);
+    let src = dir.path().join("empty.gguf");
+    std::fs::write(&src, &g).unwrap();
+    for (name, extra) in [
+        ("out.hct", &[][..]),
+        ("out.gguf", &[][..]),
+        ("out.safetensors", &[][..]),
+        ("plugin.gguf", &["--gguf-mode", "plugin"][..]),
+    ] {
+        let out = dir.path().join(name);
+        let (code, err) = convert(&src, &out, extra);
+        assert_eq!(code, 4, "{name}: {err}");
+        assert!(
+            err.contains("empty.gguf") && err.contains("\"w\"") && err.contains("2^64"),
+            "{name}: {err}"
+        );
+        assert!(!out.exists(), "{name}");
+    }
+}

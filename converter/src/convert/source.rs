@@ -80,6 +80,27 @@ impl SourceCheck<'_> {
     }
 }
 
+/// Refuses a shape whose non-zero dimensions multiply beyond u64. ggml (and so a GGUF
+/// reader) accepts `[0, 2^40, 2^40]` as an empty tensor because it multiplies innermost
+/// first; HCT lists dimensions outermost first and SPEC.md §4.3 requires the running product
+/// to stay within u64, so such a tensor has no HCT form, and the converter's element counts
+/// (taken in HCT order) would overflow. Bounding the non-zero product bounds every partial
+/// product, in any order.
+fn check_element_count(path: &Path, tensor: &str, shape: &[u64]) -> Result<()> {
+    let nonzero = shape
+        .iter()
+        .filter(|&&d| d != 0)
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d));
+    match nonzero {
+        Some(_) => Ok(()),
+        None => Err(crate::exit::invalid(format!(
+            "{}: tensor {tensor:?} has shape {shape:?}, whose non-zero dimensions multiply \
+             beyond 2^64; HCT cannot represent it (SPEC.md §4.3)",
+            path.display()
+        ))),
+    }
+}
+
 /// An opened input file.
 pub enum Source {
     Safetensors(Checkpoint),
@@ -90,6 +111,14 @@ pub enum Source {
 
 impl Source {
     pub fn open(path: &Path, format: super::Format) -> Result<Source> {
+        let source = Self::open_unchecked(path, format)?;
+        for t in source.tensors() {
+            check_element_count(path, &t.name, &t.shape)?;
+        }
+        Ok(source)
+    }
+
+    fn open_unchecked(path: &Path, format: super::Format) -> Result<Source> {
         Ok(match format {
             super::Format::Safetensors => Source::Safetensors(Checkpoint::open(path)?),
             super::Format::Hct => {
