@@ -122,7 +122,7 @@ def make_model(kind: str, n_vocab: int, tok):
         for name, p in sorted(model.named_parameters()):
             # Large enough weights that the model is far from uniform (greedy tokens mean
             # something); norm weights around 0 for Gemma (1 + w), around 1 for Llama.
-            std = 0.3 if "norm" in name else (1.0 / p.shape[-1] ** 0.5) * 2.0
+            std = 0.3 if "norm" in name else 1.0 / p.shape[-1] ** 0.5
             p.copy_(torch.randn(p.shape, generator=gen) * std + (1.0 if "norm" in name and kind == "llama2" else 0.0))
     return model
 
