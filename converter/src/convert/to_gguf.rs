@@ -211,7 +211,11 @@ pub fn write_gguf(
                 if !unchanged {
                     check.update(t.data);
                 }
-                let pieces = t.data.chunks(8 << 20).map(Some).chain(std::iter::repeat(None));
+                let pieces = t
+                    .data
+                    .chunks(8 << 20)
+                    .map(Some)
+                    .chain(std::iter::repeat(None));
                 for (src_piece, piece) in pieces.zip(data.chunks(8 << 20)) {
                     if let (true, Some(p)) = (unchanged, src_piece) {
                         check.update(p);

@@ -224,13 +224,11 @@ fn gemma_entries(family: Family, config: &JsonObject, m: &mut Metadata) -> Resul
     m.push((key("attention.value_length"), Value::U32(head_dim)));
     let f32_of = |k: &str| -> Result<Option<f32>> { Ok(config.f64(k)?.map(|x| x as f32)) };
     if family == Family::Gemma2 {
-        let attn = f32_of("attn_logit_softcapping")?.with_context(|| {
-            format!("{}: missing attn_logit_softcapping", config.file)
-        })?;
+        let attn = f32_of("attn_logit_softcapping")?
+            .with_context(|| format!("{}: missing attn_logit_softcapping", config.file))?;
         m.push((key("attn_logit_softcapping"), Value::F32(attn)));
-        let fin = f32_of("final_logit_softcapping")?.with_context(|| {
-            format!("{}: missing final_logit_softcapping", config.file)
-        })?;
+        let fin = f32_of("final_logit_softcapping")?
+            .with_context(|| format!("{}: missing final_logit_softcapping", config.file))?;
         m.push((key("final_logit_softcapping"), Value::F32(fin)));
         let window = config.require_u32("sliding_window")?;
         m.push((key("attention.sliding_window"), Value::U32(window)));
@@ -445,7 +443,8 @@ fn gemma_tensor(hp: &Hparams, hf_name: &str, shape: &[u64]) -> Option<TensorFate
         "model.embed_tokens" => {
             // Gemma 3 checkpoints have more embedding rows than tokens; llama.cpp wants one
             // per token.
-            if let (Family::Gemma3, Some(n), Some(&rows)) = (hp.family, hp.embd_rows, shape.first()) {
+            if let (Family::Gemma3, Some(n), Some(&rows)) = (hp.family, hp.embd_rows, shape.first())
+            {
                 if rows > n {
                     fix = Some(TensorFix::FirstRows(n));
                 }

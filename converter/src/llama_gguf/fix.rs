@@ -37,7 +37,10 @@ pub fn apply<'a>(
                 .ok_or_else(|| anyhow::anyhow!("unknown codec {codec_id}"))?;
             let row_len: u64 = shape.iter().skip(1).product();
             let row_bytes = c.row_bytes(row_len)?;
-            let Some(n) = keep.checked_mul(row_bytes).filter(|&n| n <= data.len() as u64) else {
+            let Some(n) = keep
+                .checked_mul(row_bytes)
+                .filter(|&n| n <= data.len() as u64)
+            else {
                 bail!(
                     "{} bytes hold fewer than the {keep} rows of {row_bytes} bytes to keep",
                     data.len()
@@ -58,7 +61,7 @@ fn plus_one(data: &[u8], codec_id: &str) -> Result<Vec<u8>> {
              bf16 tensors only, not under codec {c}"
         ),
     };
-    if data.len() % width != 0 {
+    if !data.len().is_multiple_of(width) {
         bail!(
             "payload of {} bytes is not a whole number of {codec_id} values",
             data.len()

@@ -93,7 +93,8 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!(m[0].0, "llama.rope.scaling.type");
         let m = keys(serde_json::json!({"type": "yarn", "factor": 4.0,
-            "original_max_position_embeddings": 4096, "beta_fast": 32.0})).unwrap();
+            "original_max_position_embeddings": 4096, "beta_fast": 32.0}))
+        .unwrap();
         let names: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             names,
@@ -104,7 +105,9 @@ mod tests {
                 "llama.rope.scaling.yarn_beta_fast"
             ]
         );
-        assert!(keys(serde_json::json!({"rope_type": "default"})).unwrap().is_empty());
+        assert!(keys(serde_json::json!({"rope_type": "default"}))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -96,9 +96,14 @@ pub fn spm_entries(
             let id: u64 = key.parse().with_context(|| {
                 format!("tokenizer_config.json: added_tokens_decoder key {key:?} is not a token id")
             })?;
-            let content = data.get("content").and_then(Json::as_str).with_context(|| {
-                format!("tokenizer_config.json: added_tokens_decoder[{key}] has no content string")
-            })?;
+            let content = data
+                .get("content")
+                .and_then(Json::as_str)
+                .with_context(|| {
+                    format!(
+                        "tokenizer_config.json: added_tokens_decoder[{key}] has no content string"
+                    )
+                })?;
             if id >= n as u64 {
                 tracing::warn!(id, content, "added token beyond the vocabulary, skipped");
                 continue;
