@@ -26,6 +26,7 @@ use fix::TensorFix;
 use hct_format::gguf::TensorType;
 use hct_format::value::{lookup, Metadata, Value};
 use hf_files::{HfFiles, JsonObject};
+pub(crate) use vocab::{LLAMA3_SPLIT, QWEN2_SPLIT};
 
 /// One tensor of the GGUF: which source tensor, its llama.cpp name, what it needs first.
 pub struct MappedTensor {
