@@ -12,8 +12,10 @@
 # rows than tokens): the same GGUF comparison, and on both GGUFs the same perplexity, the same
 # saved logits (llama-perplexity --kl-divergence-base files, byte for byte) and the same greedy
 # continuation (llama-simple).
+# The reverse direction (smollm2-to-hf): SmolLM2's folder -> hct's GGUF -> `hct convert --to hf`,
+# judged by transformers against the original folder (check_hf_export.py).
 # Arguments: the models to check (default all): minilm smollm2 qwen2 gemma2 gemma3 llama2
-# llama2-rope-linear llama2-rope-yarn gemma3-trim.
+# llama2-rope-linear llama2-rope-yarn gemma3-trim smollm2-to-hf.
 # Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -73,7 +75,7 @@ check_model() { # NAME FOLDER
 }
 
 models=("$@")
-[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn gemma3-trim)
+[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn gemma3-trim smollm2-to-hf)
 want() { [[ " ${models[*]} " == *" $1 "* ]]; }
 
 if want minilm; then
@@ -181,6 +183,20 @@ if want gemma2 || want gemma3 || want llama2 || want llama2-rope-linear || want 
         check_model gemma3-trim "$(variant "$sp/gemma3" gemma3-trim 'c["vocab_size"] = 2000')"
         same_run gemma3-trim
     fi
+fi
+
+if want smollm2-to-hf; then
+    say "smollm2: folder -> GGUF -> --to hf, judged by transformers against the original folder"
+    smol_hf="$(bash "$here/smollm2_hf.sh")"
+    "$hct" convert "$smol_hf" "$work/smollm2-rt.gguf" >/dev/null
+    rm -rf "$work/smollm2-back"
+    measured smollm2-to-hf-hct "$hct" convert "$work/smollm2-rt.gguf" "$work/smollm2-back" --to hf
+    "$hct" convert "$work/smollm2-back" "$work/smollm2-rt2.gguf" >/dev/null
+    cmp "$work/smollm2-rt.gguf" "$work/smollm2-rt2.gguf"
+    echo '{"model": "smollm2-to-hf", "gguf_of_exported_folder_identical": true}'
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice "$HCT_CONVERT_PYTHON" "$here/check_hf_export.py" \
+        "$smol_hf" "$work/smollm2-back" "$HCT_TEXT_SLICE" 2>"$work/smollm2-to-hf.log" ||
+        { tail -20 "$work/smollm2-to-hf.log" >&2; exit 1; }
 fi
 
 venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"
