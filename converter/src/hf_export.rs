@@ -202,9 +202,11 @@ fn llama_config(g: &Gguf) -> Result<Json> {
                 .context("linear rope scaling without llama.rope.scaling.factor")?;
             c["rope_scaling"] = json!({"rope_type": "linear", "factor": num(f)});
         }
-        Some(t) => return Err(crate::exit::unsupported(format!(
+        Some(t) => {
+            return Err(crate::exit::unsupported(format!(
             "rope scaling {t:?} is not exported to a Hugging Face config by this build (linear is)"
-        ))),
+        )))
+        }
     }
     for (key, field) in [
         ("bos_token_id", "bos_token_id"),
@@ -281,6 +283,9 @@ struct Tokenizer {
     pad: Option<u32>,
     add_bos: bool,
     add_eos: bool,
+    /// `tokenizer.ggml.add_space_prefix`, which llama.cpp's converter takes from
+    /// `add_prefix_space`.
+    add_space_prefix: Option<bool>,
     chat_template: Option<String>,
 }
 
@@ -337,6 +342,7 @@ impl Tokenizer {
             pad: id("padding_token_id")?,
             add_bos: g.opt_bool("tokenizer.ggml.add_bos_token").unwrap_or(false),
             add_eos: g.opt_bool("tokenizer.ggml.add_eos_token").unwrap_or(false),
+            add_space_prefix: g.opt_bool("tokenizer.ggml.add_space_prefix"),
             chat_template: g.opt_str("tokenizer.chat_template").map(str::to_string),
             pre: pre.to_string(),
             tokens,
@@ -414,7 +420,6 @@ impl Tokenizer {
             "tokenizer_class": "PreTrainedTokenizerFast",
             "add_bos_token": self.add_bos,
             "add_eos_token": self.add_eos,
-            "add_prefix_space": false,
             "clean_up_tokenization_spaces": false,
             "model_max_length": 1_000_000_000_000_000_000u64,
         });
@@ -427,6 +432,9 @@ impl Tokenizer {
             if let Some(i) = id {
                 c[field] = json!(self.tokens[i as usize]);
             }
+        }
+        if let Some(p) = self.add_space_prefix {
+            c["add_prefix_space"] = json!(p);
         }
         if let Some(t) = &self.chat_template {
             c["chat_template"] = json!(t);
