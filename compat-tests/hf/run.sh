@@ -15,7 +15,7 @@
 # The reverse direction (smollm2-to-hf): SmolLM2's folder -> hct's GGUF -> `hct convert --to hf`,
 # judged by transformers against the original folder (check_hf_export.py).
 # Arguments: the models to check (default all): minilm smollm2 qwen2 gemma2 gemma3 llama2
-# llama2-rope-linear llama2-rope-yarn gemma3-trim smollm2-to-hf.
+# llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf.
 # Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -75,7 +75,7 @@ check_model() { # NAME FOLDER
 }
 
 models=("$@")
-[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn gemma3-trim smollm2-to-hf)
+[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf)
 want() { [[ " ${models[*]} " == *" $1 "* ]]; }
 
 if want minilm; then
@@ -163,7 +163,7 @@ PY
     echo "$work/$name"
 }
 
-if want gemma2 || want gemma3 || want llama2 || want llama2-rope-linear || want llama2-rope-yarn || want gemma3-trim; then
+if want gemma2 || want gemma3 || want llama2 || want llama2-rope-linear || want llama2-rope-yarn || want llama2-rope-llama3 || want gemma3-trim; then
     sp="$(bash "$here/sp_checkpoints.sh")"
     for m in gemma2 gemma3 llama2; do
         want "$m" || continue
@@ -177,6 +177,11 @@ if want gemma2 || want gemma3 || want llama2 || want llama2-rope-linear || want 
     if want llama2-rope-yarn; then
         check_model llama2-rope-yarn "$(variant "$sp/llama2" llama2-rope-yarn 'c["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512, "beta_fast": 32.0, "beta_slow": 1.0}; c["max_position_embeddings"] = 2048')"
         same_run llama2-rope-yarn
+    fi
+    if want llama2-rope-llama3; then
+        # Llama 3.1's scaling: no keys, a generated rope_freqs tensor (3 of its 32 values blended).
+        check_model llama2-rope-llama3 "$(variant "$sp/llama2" llama2-rope-llama3 'c["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}; c["rope_theta"] = 500000.0; c["max_position_embeddings"] = 131072')"
+        same_run llama2-rope-llama3
     fi
     if want gemma3-trim; then
         # Gemma 3's checkpoints have more embedding rows than the vocabulary; llama.cpp keeps one per token.

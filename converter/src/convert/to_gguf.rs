@@ -357,6 +357,29 @@ fn llama_view<'a>(
         tensors.push(t);
         orders.push(m.fix);
     }
+    for (name, values) in layout.generated {
+        // A few hundred bytes per conversion, alive until the process ends: leaked, so that
+        // the generated tensor borrows like every source tensor.
+        let data: &'static [u8] = Box::leak(
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into_boxed_slice(),
+        );
+        tensors.push(SrcTensor {
+            name,
+            shape: vec![values.len() as u64],
+            codec: "f32".into(),
+            source_dtype: "F32".into(),
+            codec_params: vec![],
+            data,
+            // No source position: releasing its pages is a no-op.
+            index: usize::MAX,
+            recorded_sha256: None,
+        });
+        orders.push(None);
+    }
     Ok((tensors, orders, Some(layout.metadata)))
 }
 

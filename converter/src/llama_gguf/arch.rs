@@ -87,6 +87,8 @@ pub struct Hparams {
     pub vocab_size: Option<u32>,
     /// The embedding rows llama.cpp keeps (Gemma 3: as many as the vocabulary has tokens).
     pub embd_rows: Option<u64>,
+    /// Llama 3 rope scaling's `rope_freqs` tensor, which the checkpoint does not have.
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 /// The `<arch>.*` keys and the `general.architecture` key, in the order llama.cpp's own
@@ -116,15 +118,29 @@ pub fn hparam_entries(
     }
     m.push((key("attention.head_count"), Value::U32(n_head)));
     let mut n_head_kv = n_head;
+    let mut rope_freqs = None;
     match family {
         Family::Llama | Family::Qwen2 => {
             // transformers fills these defaults in when a config omits them; so do we.
             n_head_kv = config.u32("num_key_value_heads")?.unwrap_or(n_head);
             m.push((key("attention.head_count_kv"), Value::U32(n_head_kv)));
-            if let Some(scaling) = config.get("rope_scaling") {
-                super::rope::scaling_entries(config.file, scaling, a, &mut m)?;
-            }
             let theta = config.f64("rope_theta")?.unwrap_or(10000.0);
+            if let Some(scaling) = config.get("rope_scaling") {
+                let llama3 = super::rope::scaling_entries(
+                    config.file,
+                    scaling,
+                    a,
+                    &mut m,
+                    family == Family::Llama,
+                )?;
+                if let Some(s) = llama3 {
+                    let head_dim = match config.u32("head_dim")? {
+                        Some(d) => d,
+                        None => n_embd / n_head,
+                    };
+                    rope_freqs = Some(super::rope::llama3_rope_factors(&s, theta, head_dim));
+                }
+            }
             m.push((key("rope.freq_base"), Value::F32(theta as f32)));
             let eps = config.f64("rms_norm_eps")?.unwrap_or(1e-6);
             m.push((
@@ -184,6 +200,7 @@ pub fn hparam_entries(
         n_head_kv,
         vocab_size,
         embd_rows: None,
+        rope_freqs,
     };
     Ok((hp, m))
 }
@@ -203,7 +220,7 @@ fn gemma_entries(family: Family, config: &JsonObject, m: &mut Metadata) -> Resul
     m.push((key("attention.head_count_kv"), Value::U32(n_head_kv)));
     if family == Family::Gemma3 {
         if let Some(scaling) = config.get("rope_scaling") {
-            super::rope::scaling_entries(config.file, scaling, a, m)?;
+            super::rope::scaling_entries(config.file, scaling, a, m, false)?;
         }
         let theta = config.f64("rope_theta")?.unwrap_or(1_000_000.0);
         m.push((key("rope.freq_base"), Value::F32(theta as f32)));

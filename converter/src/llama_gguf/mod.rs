@@ -42,6 +42,9 @@ pub struct Layout {
     pub metadata: Metadata,
     /// The tensors llama.cpp uses, in source order; the others are left out.
     pub tensors: Vec<MappedTensor>,
+    /// Tensors llama.cpp needs that the checkpoint does not have (`rope_freqs.weight` of
+    /// Llama 3 rope scaling): name and f32 values.
+    pub generated: Vec<(String, Vec<f32>)>,
     pub architecture: &'static str,
 }
 
@@ -110,9 +113,16 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
         Value::U32(GGML_QUANT_VERSION),
     ));
     m.extend(vocab);
+    let generated: Vec<(String, Vec<f32>)> = hp
+        .rope_freqs
+        .take()
+        .map(|f| ("rope_freqs.weight".to_string(), f))
+        .into_iter()
+        .collect();
     Ok(Some(Layout {
         metadata: m,
         tensors: mapped,
+        generated,
         architecture: family.gguf_name(),
     }))
 }
