@@ -7,6 +7,15 @@
 #   - stock llama.cpp gives the same perplexity (SmolLM2) and the same embeddings (MiniLM);
 #   - hct's output is identical at 1 and 2 threads and through an HCT file;
 #   - peak RSS and wall time of both converters, same run (/usr/bin/time -v).
+# Then the SentencePiece checkpoints of sp_checkpoints.sh (Gemma 2, Gemma 3, Llama 2, random
+# weights) and config variants of them (rope_scaling linear and yarn; Gemma 3 with more embedding
+# rows than tokens): the same GGUF comparison, and on both GGUFs the same perplexity, the same
+# saved logits (llama-perplexity --kl-divergence-base files, byte for byte) and the same greedy
+# continuation (llama-simple).
+# The reverse direction (smollm2-to-hf): SmolLM2's folder -> hct's GGUF -> `hct convert --to hf`,
+# judged by transformers against the original folder (check_hf_export.py).
+# Arguments: the models to check (default all): minilm smollm2 qwen2 gemma2 gemma3 llama2
+# llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf.
 # Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -65,6 +74,11 @@ check_model() { # NAME FOLDER
         "$work/$m.compare.json" "$m"
 }
 
+models=("$@")
+[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf)
+want() { [[ " ${models[*]} " == *" $1 "* ]]; }
+
+if want minilm; then
 check_model minilm "$HCT_MINILM_HF"
 say "minilm: llama-embedding on both"
 bash "$root/compat-tests/peers.sh" embed "$work/minilm.py.gguf" --vectors >"$work/minilm.py.embed.json"
@@ -76,7 +90,9 @@ same = a["vectors"] == b["vectors"]
 print(json.dumps({"model": "minilm", "sentences": a["sentences"], "embeddings_identical": same}))
 sys.exit(0 if same else 1)
 PY
+fi
 
+if want smollm2 || want qwen2; then
 smol_hf="$(bash "$here/smollm2_hf.sh")"
 check_model smollm2 "$smol_hf"
 say "smollm2: llama-perplexity on both"
@@ -101,6 +117,97 @@ close = abs(qwen2["ppl"] / llama["ppl"] - 1) < 1e-3
 print(json.dumps({"model": "qwen2-relabeled-smollm2", "ppl_as_qwen2": qwen2["ppl"], "ppl_as_llama": llama["ppl"], "within_0.1%": close}))
 sys.exit(0 if close else 1)
 PY
+fi
+
+# same_run NAME: llama.cpp on NAME's two GGUFs: perplexity, saved logits, greedy continuation.
+same_run() {
+    local m="$1" side
+    say "$m: llama-perplexity (saving logits) and llama-simple on both"
+    for side in py hct; do
+        # llama.cpp's logger does not always flush its last lines at exit on these small, fast
+        # models ("printed no final estimate"): up to three runs.
+        local try
+        for try in 1 2 3; do
+            bash "$root/compat-tests/peers.sh" ppl "$work/$m.$side.gguf" >"$work/$m.$side.ppl.json" && break
+            [[ $try -lt 3 ]] || exit 1
+        done
+        nice "$HCT_LLAMA_BIN/llama-perplexity" -m "$work/$m.$side.gguf" -f "$HCT_TEXT_SLICE" -c 256 --chunks 16 \
+            -t 2 --kl-divergence-base "$work/$m.$side.logits" >"$work/$m.$side.logits.log" 2>&1 ||
+            { tail -20 "$work/$m.$side.logits.log" >&2; exit 1; }
+        nice "$HCT_LLAMA_BIN/llama-simple" -m "$work/$m.$side.gguf" -n 32 "The hacker said that" \
+            >"$work/$m.$side.greedy.txt" 2>"$work/$m.$side.greedy.log" ||
+            { tail -20 "$work/$m.$side.greedy.log" >&2; exit 1; }
+    done
+    "$py" - "$m" "$work/$m" <<'PY'
+import filecmp, json, sys
+m, base = sys.argv[1], sys.argv[2]
+ppl = {s: json.load(open(f"{base}.{s}.ppl.json"))["ppl"] for s in ("py", "hct")}
+logits = filecmp.cmp(f"{base}.py.logits", f"{base}.hct.logits", shallow=False)
+greedy = {s: open(f"{base}.{s}.greedy.txt", encoding="utf-8", errors="replace").read() for s in ("py", "hct")}
+ok = ppl["py"] == ppl["hct"] and logits and greedy["py"] == greedy["hct"]
+print(json.dumps({"model": m, "ppl_python_gguf": ppl["py"], "ppl_hct_gguf": ppl["hct"],
+                  "saved_logits_identical": logits, "greedy_identical": greedy["py"] == greedy["hct"],
+                  "greedy_text": greedy["hct"][:120]}))
+sys.exit(0 if ok else 1)
+PY
+}
+
+# variant BASE NAME PYTHON-EXPR: a folder NAME beside BASE's files with config.json edited by
+# PYTHON-EXPR (on dict `c`); the weights are symlinked, not copied.
+variant() {
+    local base="$1" name="$2" expr="$3" f
+    rm -rf "$work/$name"; mkdir -p "$work/$name"
+    for f in "$base"/*; do [[ "$(basename "$f")" == config.json ]] || ln -s "$f" "$work/$name/"; done
+    "$py" - "$base/config.json" "$work/$name/config.json" "$expr" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[3])
+json.dump(c, open(sys.argv[2], "w"), indent=2)
+PY
+    echo "$work/$name"
+}
+
+if want gemma2 || want gemma3 || want llama2 || want llama2-rope-linear || want llama2-rope-yarn || want llama2-rope-llama3 || want gemma3-trim; then
+    sp="$(bash "$here/sp_checkpoints.sh")"
+    for m in gemma2 gemma3 llama2; do
+        want "$m" || continue
+        check_model "$m" "$sp/$m"
+        same_run "$m"
+    done
+    if want llama2-rope-linear; then
+        check_model llama2-rope-linear "$(variant "$sp/llama2" llama2-rope-linear 'c["rope_scaling"] = {"rope_type": "linear", "factor": 2.0}')"
+        same_run llama2-rope-linear
+    fi
+    if want llama2-rope-yarn; then
+        check_model llama2-rope-yarn "$(variant "$sp/llama2" llama2-rope-yarn 'c["rope_scaling"] = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 512, "beta_fast": 32.0, "beta_slow": 1.0}; c["max_position_embeddings"] = 2048')"
+        same_run llama2-rope-yarn
+    fi
+    if want llama2-rope-llama3; then
+        # Llama 3.1's scaling: no keys, a generated rope_freqs tensor (3 of its 32 values blended).
+        check_model llama2-rope-llama3 "$(variant "$sp/llama2" llama2-rope-llama3 'c["rope_scaling"] = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}; c["rope_theta"] = 500000.0; c["max_position_embeddings"] = 131072')"
+        same_run llama2-rope-llama3
+    fi
+    if want gemma3-trim; then
+        # Gemma 3's checkpoints have more embedding rows than the vocabulary; llama.cpp keeps one per token.
+        check_model gemma3-trim "$(variant "$sp/gemma3" gemma3-trim 'c["vocab_size"] = 2000')"
+        same_run gemma3-trim
+    fi
+fi
+
+if want smollm2-to-hf; then
+    say "smollm2: folder -> GGUF -> --to hf, judged by transformers against the original folder"
+    smol_hf="$(bash "$here/smollm2_hf.sh")"
+    "$hct" convert "$smol_hf" "$work/smollm2-rt.gguf" >/dev/null
+    rm -rf "$work/smollm2-back"
+    measured smollm2-to-hf-hct "$hct" convert "$work/smollm2-rt.gguf" "$work/smollm2-back" --to hf
+    "$hct" convert "$work/smollm2-back" "$work/smollm2-rt2.gguf" >/dev/null
+    cmp "$work/smollm2-rt.gguf" "$work/smollm2-rt2.gguf"
+    echo '{"model": "smollm2-to-hf", "gguf_of_exported_folder_identical": true}'
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice "$HCT_CONVERT_PYTHON" "$here/check_hf_export.py" \
+        "$smol_hf" "$work/smollm2-back" "$HCT_TEXT_SLICE" 2>"$work/smollm2-to-hf.log" ||
+        { tail -20 "$work/smollm2-to-hf.log" >&2; exit 1; }
+fi
+
 venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"
 echo "{\"python_side_install_mib\": $(du -sm "$venv" | cut -f1), \"venv\": \"$(basename "$venv")\"}"
 echo "hf checks: all passed" >&2

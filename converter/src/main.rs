@@ -3,6 +3,7 @@
 mod cmd;
 mod convert;
 mod exit;
+mod hf_export;
 mod llama_gguf;
 mod output;
 mod plugin_gguf;

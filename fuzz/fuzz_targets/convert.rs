@@ -13,6 +13,8 @@ mod memfile;
 mod convert;
 #[path = "../../converter/src/exit.rs"]
 mod exit;
+#[path = "../../converter/src/hf_export.rs"]
+mod hf_export;
 #[path = "../../converter/src/llama_gguf/mod.rs"]
 mod llama_gguf;
 #[path = "../../converter/src/output.rs"]

@@ -6,7 +6,7 @@ mod quality;
 pub mod source;
 mod to_gguf;
 mod to_hct;
-mod to_safetensors;
+pub mod to_safetensors;
 mod transcode;
 
 use crate::{exit, output};
@@ -44,12 +44,14 @@ use std::time::Instant;
 pub struct Args {
     /// Input: .hct, .gguf, .safetensors, model.safetensors.index.json, or a checkpoint folder.
     input: PathBuf,
-    /// Output file.
+    /// Output file (with --to hf, the folder to create).
     output: PathBuf,
     /// Input format, when the file name does not say.
     #[arg(long, value_enum)]
     from: Option<Format>,
-    /// Output format, when the file name does not say.
+    /// Output format, when the file name does not say. `hf`: a Hugging Face folder
+    /// (config.json, tokenizer files, model.safetensors) from a llama.cpp GGUF of the llama
+    /// family, q/k rows back in Hugging Face's order.
     #[arg(long, value_enum)]
     to: Option<Format>,
     /// Codec for weight matrices, e.g. int4_opt_v1, f16 (`hct codecs` lists them).
@@ -102,6 +104,7 @@ pub enum Format {
     Hct,
     Gguf,
     Safetensors,
+    Hf,
 }
 
 /// What happened to one tensor.
@@ -165,8 +168,17 @@ pub fn run(a: Args) -> Result<()> {
         ));
     }
     // Refuse a device, FIFO, symlink or directory at the output path before any work.
-    hct_format::output_file::check_target(&a.output)
-        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    if to == Format::Hf {
+        if std::fs::symlink_metadata(&a.output).is_ok() {
+            return Err(exit::usage(format!(
+                "{} exists; --to hf creates a new folder",
+                a.output.display()
+            )));
+        }
+    } else {
+        hct_format::output_file::check_target(&a.output)
+            .with_context(|| format!("cannot write {}", a.output.display()))?;
+    }
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
     let allocation = match budget_target {
@@ -206,6 +218,9 @@ pub fn run(a: Args) -> Result<()> {
         }
         Format::Gguf => {
             to_gguf::write_gguf(&src, &a.output, gguf_mode, a.dtype.as_deref(), &progress)?
+        }
+        Format::Hf => {
+            crate::hf_export::write_hf_folder(&src, &a.output, a.dtype.as_deref(), &progress)?
         }
     };
     progress.finish_and_clear();
@@ -248,6 +263,19 @@ fn header_bound(src: &Source, tensors: &[source::SrcTensor<'_>]) -> Result<u64> 
             .collect(),
     };
     Ok(64 + 64 * (tensors.len() as u64 + 1) + header.encode().len() as u64)
+}
+
+/// The size of the output: a file's, or the files' of a folder (`--to hf`).
+fn output_bytes(p: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(p)?;
+    if !meta.is_dir() {
+        return Ok(meta.len());
+    }
+    let mut total = 0;
+    for e in std::fs::read_dir(p)? {
+        total += e?.metadata()?.len();
+    }
+    Ok(total)
 }
 
 pub fn detect(p: &Path) -> Result<Format> {
@@ -299,7 +327,7 @@ fn summarize(
             );
         }
     }
-    let file_bytes = std::fs::metadata(&a.output)?.len();
+    let file_bytes = output_bytes(&a.output)?;
     let bytes_in: u64 = reports.iter().map(|r| r.bytes_in).sum();
     let elements: u64 = reports.iter().map(|r| r.elements).sum();
     let changed: Vec<&TensorReport> = reports.iter().filter(|r| r.quality.is_some()).collect();

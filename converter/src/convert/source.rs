@@ -120,7 +120,10 @@ impl Source {
 
     fn open_unchecked(path: &Path, format: super::Format) -> Result<Source> {
         Ok(match format {
-            super::Format::Safetensors => Source::Safetensors(Checkpoint::open(path)?),
+            // A Hugging Face folder is read as the checkpoint it is.
+            super::Format::Safetensors | super::Format::Hf => {
+                Source::Safetensors(Checkpoint::open(path)?)
+            }
             super::Format::Hct => {
                 let f = HctFile::open(path)?;
                 f.validate()?;

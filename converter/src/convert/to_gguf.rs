@@ -19,7 +19,7 @@
 use super::source::{Source, SrcTensor, GGUF_VERSION_KEY};
 use super::transcode::encode_chunks;
 use super::TensorReport;
-use crate::llama_gguf::{self, rows::RowOrder};
+use crate::llama_gguf::{self, fix::TensorFix};
 use crate::plugin_gguf::{self, TensorRecord};
 use anyhow::{anyhow, bail, Context, Result};
 use hct_format::codec;
@@ -205,19 +205,31 @@ pub fn write_gguf(
         let mut check = t.check();
         match route {
             Route::Copy => {
-                // The source's bytes are verified as they are read; the GGUF gets them in its
-                // own row order (the same bytes unless q/k rows move).
-                for (src_piece, piece) in t.data.chunks(8 << 20).zip(data.chunks(8 << 20)) {
-                    check.update(src_piece);
+                // The source's bytes are verified as they are read; the GGUF gets them as
+                // llama.cpp wants them (the same bytes unless rows move or values change).
+                let unchanged = std::ptr::eq(data.as_ref(), t.data);
+                if !unchanged {
+                    check.update(t.data);
+                }
+                let pieces = t
+                    .data
+                    .chunks(8 << 20)
+                    .map(Some)
+                    .chain(std::iter::repeat(None));
+                for (src_piece, piece) in pieces.zip(data.chunks(8 << 20)) {
+                    if let (true, Some(p)) = (unchanged, src_piece) {
+                        check.update(p);
+                    }
                     sink.write_all(piece)
                         .with_context(|| format!("writing tensor {:?}", t.name))?;
                 }
                 written = data.len() as u64;
             }
             Route::Decode { from, to } => {
-                // Reordered rows are a copy: verify the source itself first (one extra pass
-                // over the few q/k tensors); otherwise verify the chunks as they are decoded.
-                let reordered = matches!(data, std::borrow::Cow::Owned(_));
+                // Changed bytes (moved rows, a kept prefix, changed values): verify the source
+                // itself first (one extra pass over those few tensors); otherwise verify the
+                // chunks as they are decoded.
+                let reordered = !std::ptr::eq(data.as_ref(), t.data);
                 if reordered {
                     check.update(t.data);
                 }
@@ -268,7 +280,7 @@ pub fn write_gguf(
 /// when written; carried tensors (all of them, unless rows are partial) are hashed in place.
 fn records_of(
     tensors: &[SrcTensor<'_>],
-    orders: &[Option<RowOrder>],
+    orders: &[Option<TensorFix>],
     infos: &[GgufTensorInfo],
     routes: &[Route],
 ) -> Result<Vec<TensorRecord>> {
@@ -317,7 +329,7 @@ fn llama_view<'a>(
     meta: &hct_format::value::Metadata,
 ) -> Result<(
     Vec<SrcTensor<'a>>,
-    Vec<Option<RowOrder>>,
+    Vec<Option<TensorFix>>,
     Option<hct_format::value::Metadata>,
 )> {
     let Some(layout) = llama_gguf::layout_for(meta, &all)? else {
@@ -337,17 +349,45 @@ fn llama_view<'a>(
             .and_then(Option::take)
             .ok_or_else(|| anyhow!("internal: tensor {} mapped twice", m.source))?;
         t.name = m.name;
+        if let Some(TensorFix::FirstRows(n)) = m.fix {
+            if let Some(rows) = t.shape.first_mut() {
+                *rows = n;
+            }
+        }
         tensors.push(t);
-        orders.push(m.rows);
+        orders.push(m.fix);
+    }
+    for (name, values) in layout.generated {
+        // A few hundred bytes per conversion, alive until the process ends: leaked, so that
+        // the generated tensor borrows like every source tensor.
+        let data: &'static [u8] = Box::leak(
+            values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into_boxed_slice(),
+        );
+        tensors.push(SrcTensor {
+            name,
+            shape: vec![values.len() as u64],
+            codec: "f32".into(),
+            source_dtype: "F32".into(),
+            codec_params: vec![],
+            data,
+            // No source position: releasing its pages is a no-op.
+            index: usize::MAX,
+            recorded_sha256: None,
+        });
+        orders.push(None);
     }
     Ok((tensors, orders, Some(layout.metadata)))
 }
 
-/// A tensor's bytes in the order the GGUF stores them (a copy only when rows move).
+/// A tensor's bytes as the GGUF stores them (a copy only when rows move or values change).
 fn arranged<'a>(
     t: &'a SrcTensor<'_>,
-    order: Option<RowOrder>,
+    fix: Option<TensorFix>,
 ) -> Result<std::borrow::Cow<'a, [u8]>> {
-    crate::llama_gguf::rows::arrange(t.data, &t.shape, &t.codec, order)
-        .with_context(|| format!("tensor {:?}: reordering q/k rows for llama.cpp", t.name))
+    crate::llama_gguf::fix::apply(t.data, &t.shape, &t.codec, fix)
+        .with_context(|| format!("tensor {:?}: {fix:?} for llama.cpp", t.name))
 }

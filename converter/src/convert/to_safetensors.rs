@@ -5,6 +5,7 @@
 
 use super::source::{Source, SrcTensor, HF_FILE_PREFIX, ST_META_PREFIX};
 use super::TensorReport;
+use crate::llama_gguf::rows::RowOrder;
 use anyhow::{anyhow, Context, Result};
 use hct_format::codec;
 use hct_format::safetensors_io::{dtype_for_codec, SIDE_FILES};
@@ -22,6 +23,8 @@ struct Lazy<'a> {
     /// `Some(codec)` when the bytes must be decoded and re-encoded as `dtype`.
     convert: Option<(&'static dyn codec::Codec, &'static dyn codec::Codec)>,
     len: usize,
+    /// Rows to move on the way out (a GGUF's q/k back to Hugging Face's rotary order).
+    rows: Option<RowOrder>,
     failure: &'a RefCell<Option<anyhow::Error>>,
     progress: &'a indicatif::ProgressBar,
 }
@@ -34,6 +37,32 @@ impl View for &Lazy<'_> {
         &self.shape
     }
     fn data(&self) -> Cow<'_, [u8]> {
+        let bytes = self.bytes();
+        let Some(order) = self.rows else {
+            return bytes;
+        };
+        let codec = match self.convert {
+            Some((_, to)) => to.id(),
+            None => self.t.codec.as_str(),
+        };
+        match crate::llama_gguf::rows::arrange(&bytes, &self.t.shape, codec, Some(order)) {
+            Ok(b) => Cow::Owned(b.into_owned()),
+            Err(e) => {
+                self.failure
+                    .borrow_mut()
+                    .get_or_insert(e.context(format!("tensor {:?}: moving rows", self.t.name)));
+                bytes
+            }
+        }
+    }
+    fn data_len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Lazy<'_> {
+    /// The tensor's bytes as `dtype`, in the source's row order.
+    fn bytes(&self) -> Cow<'_, [u8]> {
         self.progress.inc(self.t.data.len() as u64);
         let mut check = self.t.check();
         let Some((from, to)) = self.convert else {
@@ -67,9 +96,6 @@ impl View for &Lazy<'_> {
         }
         Cow::Owned(out)
     }
-    fn data_len(&self) -> usize {
-        self.len
-    }
 }
 
 pub fn write_safetensors(
@@ -78,10 +104,35 @@ pub fn write_safetensors(
     dtype: Option<&str>,
     progress: &indicatif::ProgressBar,
 ) -> Result<Vec<TensorReport>> {
+    let mut meta: HashMap<String, String> = HashMap::new();
+    for (k, v) in src.metadata()? {
+        if let Some(key) = k.strip_prefix(ST_META_PREFIX) {
+            meta.insert(
+                key.to_string(),
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string()),
+            );
+        }
+    }
+    let tensors = src.tensors().into_iter().map(|t| (t, None)).collect();
+    write_tensors(src, tensors, meta, out, dtype, progress)
+}
+
+/// `tensors` (renamed as the caller likes, rows moved where it says) as a safetensors file
+/// with `meta` as its metadata.
+pub fn write_tensors(
+    src: &Source,
+    tensors: Vec<(SrcTensor<'_>, Option<RowOrder>)>,
+    meta: HashMap<String, String>,
+    out: &Path,
+    dtype: Option<&str>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<TensorReport>> {
     let failure = RefCell::new(None);
     let mut lazies = Vec::new();
     let mut reports = Vec::new();
-    for t in src.tensors() {
+    for (t, rows) in tensors {
         if t.name == "__metadata__" {
             return Err(crate::CliError {
                 code: crate::exit::UNSUPPORTED,
@@ -134,20 +185,10 @@ pub fn write_safetensors(
             shape,
             convert,
             len,
+            rows,
             failure: &failure,
             progress,
         });
-    }
-    let mut meta: HashMap<String, String> = HashMap::new();
-    for (k, v) in src.metadata()? {
-        if let Some(key) = k.strip_prefix(ST_META_PREFIX) {
-            meta.insert(
-                key.to_string(),
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string()),
-            );
-        }
     }
     write_streaming(src, &lazies, meta, out)?;
     if let Some(e) = failure.into_inner() {

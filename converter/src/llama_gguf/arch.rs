@@ -1,6 +1,7 @@
 //! Per architecture: which `config.json` describes it, the hyperparameter keys llama.cpp reads
 //! for it, and the llama.cpp name of each checkpoint tensor.
 
+use super::fix::TensorFix;
 use super::hf_files::{HfFiles, JsonObject};
 use super::rows::RowOrder;
 use anyhow::{bail, Context, Result};
@@ -16,6 +17,12 @@ pub enum Family {
     /// Qwen2 and Qwen2.5: llama's layout with q/k/v biases and no row reordering (llama.cpp
     /// runs them with NeoX-style rotary embedding, which pairs elements as Hugging Face does).
     Qwen2,
+    /// Gemma 2 (text): llama.cpp's `gemma2`. RMS norms stored as `w` for `1 + w`, logit
+    /// soft-capping, sliding-window attention on alternate layers.
+    Gemma2,
+    /// Gemma 3 (text): llama.cpp's `gemma3`. Gemma 2's layout with q/k norms, no attention
+    /// soft-capping, a second rotary base for the sliding-window layers.
+    Gemma3,
 }
 
 /// `config.json` `architectures` values accepted, and their family.
@@ -27,6 +34,8 @@ pub const SUPPORTED: &[(&str, Family)] = &[
     ("BertForMaskedLM", Family::Bert),
     ("Qwen2ForCausalLM", Family::Qwen2),
     ("Qwen2Model", Family::Qwen2),
+    ("Gemma2ForCausalLM", Family::Gemma2),
+    ("Gemma3ForCausalLM", Family::Gemma3),
 ];
 
 impl Family {
@@ -36,6 +45,8 @@ impl Family {
             Family::Llama => "llama",
             Family::Bert => "bert",
             Family::Qwen2 => "qwen2",
+            Family::Gemma2 => "gemma2",
+            Family::Gemma3 => "gemma3",
         }
     }
 }
@@ -74,6 +85,10 @@ pub struct Hparams {
     pub n_head: u32,
     pub n_head_kv: u32,
     pub vocab_size: Option<u32>,
+    /// The embedding rows llama.cpp keeps (Gemma 3: as many as the vocabulary has tokens).
+    pub embd_rows: Option<u64>,
+    /// Llama 3 rope scaling's `rope_freqs` tensor, which the checkpoint does not have.
+    pub rope_freqs: Option<Vec<f32>>,
 }
 
 /// The `<arch>.*` keys and the `general.architecture` key, in the order llama.cpp's own
@@ -103,26 +118,29 @@ pub fn hparam_entries(
     }
     m.push((key("attention.head_count"), Value::U32(n_head)));
     let mut n_head_kv = n_head;
+    let mut rope_freqs = None;
     match family {
         Family::Llama | Family::Qwen2 => {
             // transformers fills these defaults in when a config omits them; so do we.
             n_head_kv = config.u32("num_key_value_heads")?.unwrap_or(n_head);
             m.push((key("attention.head_count_kv"), Value::U32(n_head_kv)));
-            if let Some(scaling) = config.get("rope_scaling") {
-                let kind = scaling
-                    .get("rope_type")
-                    .or_else(|| scaling.get("type"))
-                    .and_then(|t| t.as_str())
-                    .unwrap_or("?");
-                // linear, yarn and llama3 scaling need keys or a generated rope_freqs tensor
-                // that this build does not write yet: refuse rather than write a model that
-                // loads and then drifts on long contexts.
-                return Err(super::unsupported(format!(
-                    "{}: rope_scaling of type {kind:?} is not supported yet (only models without rope_scaling)",
-                    config.file
-                )));
-            }
             let theta = config.f64("rope_theta")?.unwrap_or(10000.0);
+            if let Some(scaling) = config.get("rope_scaling") {
+                let llama3 = super::rope::scaling_entries(
+                    config.file,
+                    scaling,
+                    a,
+                    &mut m,
+                    family == Family::Llama,
+                )?;
+                if let Some(s) = llama3 {
+                    let head_dim = match config.u32("head_dim")? {
+                        Some(d) => d,
+                        None => n_embd / n_head,
+                    };
+                    rope_freqs = Some(super::rope::llama3_rope_factors(&s, theta, head_dim));
+                }
+            }
             m.push((key("rope.freq_base"), Value::F32(theta as f32)));
             let eps = config.f64("rms_norm_eps")?.unwrap_or(1e-6);
             m.push((
@@ -139,6 +157,9 @@ pub fn hparam_entries(
                 m.push((key("attention.key_length"), Value::U32(d)));
                 m.push((key("attention.value_length"), Value::U32(d)));
             }
+        }
+        Family::Gemma2 | Family::Gemma3 => {
+            n_head_kv = gemma_entries(family, config, &mut m)?;
         }
         Family::Bert => {
             let eps = config.f64("layer_norm_eps")?.unwrap_or(1e-12);
@@ -169,6 +190,7 @@ pub fn hparam_entries(
                 m.push((key("pooling_type"), Value::U32(p)));
             }
         }
+        Family::Gemma2 | Family::Gemma3 => {}
     }
     let hp = Hparams {
         family,
@@ -177,8 +199,73 @@ pub fn hparam_entries(
         n_head,
         n_head_kv,
         vocab_size,
+        embd_rows: None,
+        rope_freqs,
     };
     Ok((hp, m))
+}
+
+/// Gemma 2 and 3's keys after the common ones, as llama.cpp's converter writes them; the
+/// number of key/value heads. Where transformers' config class has a default and the file
+/// has no value, the default is used, as the converter (which reads the config through
+/// transformers) does.
+fn gemma_entries(family: Family, config: &JsonObject, m: &mut Metadata) -> Result<u32> {
+    let a = family.gguf_name();
+    let key = |k: &str| format!("{a}.{k}");
+    let n_head = config.require_u32("num_attention_heads")?;
+    let n_head_kv = match family {
+        Family::Gemma2 => config.u32("num_key_value_heads")?.unwrap_or(n_head),
+        _ => config.u32("num_key_value_heads")?.unwrap_or(4),
+    };
+    m.push((key("attention.head_count_kv"), Value::U32(n_head_kv)));
+    if family == Family::Gemma3 {
+        if let Some(scaling) = config.get("rope_scaling") {
+            super::rope::scaling_entries(config.file, scaling, a, m, false)?;
+        }
+        let theta = config.f64("rope_theta")?.unwrap_or(1_000_000.0);
+        m.push((key("rope.freq_base"), Value::F32(theta as f32)));
+        if let Some(local) = config.f64("rope_local_base_freq")? {
+            m.push((key("rope.freq_base_swa"), Value::F32(local as f32)));
+        }
+    }
+    let eps = config.f64("rms_norm_eps")?.unwrap_or(1e-6);
+    m.push((
+        key("attention.layer_norm_rms_epsilon"),
+        Value::F32(eps as f32),
+    ));
+    let head_dim = match family {
+        Family::Gemma2 => config.require_u32("head_dim")?,
+        _ => config.u32("head_dim")?.unwrap_or(256),
+    };
+    m.push((key("attention.key_length"), Value::U32(head_dim)));
+    m.push((key("attention.value_length"), Value::U32(head_dim)));
+    let f32_of = |k: &str| -> Result<Option<f32>> { Ok(config.f64(k)?.map(|x| x as f32)) };
+    if family == Family::Gemma2 {
+        let attn = f32_of("attn_logit_softcapping")?
+            .with_context(|| format!("{}: missing attn_logit_softcapping", config.file))?;
+        m.push((key("attn_logit_softcapping"), Value::F32(attn)));
+        let fin = f32_of("final_logit_softcapping")?
+            .with_context(|| format!("{}: missing final_logit_softcapping", config.file))?;
+        m.push((key("final_logit_softcapping"), Value::F32(fin)));
+        let window = config.require_u32("sliding_window")?;
+        m.push((key("attention.sliding_window"), Value::U32(window)));
+    } else {
+        if config.get("attn_logit_softcapping").is_some() {
+            bail!(
+                "{}: attn_logit_softcapping is set, which Gemma 3 does not have (llama.cpp would ignore it)",
+                config.file
+            );
+        }
+        // A soft-cap of 0 means none, as for llama.cpp's converter.
+        if let Some(fin) = f32_of("final_logit_softcapping")?.filter(|&f| f != 0.0) {
+            m.push((key("final_logit_softcapping"), Value::F32(fin)));
+        }
+        if config.u32("sliding_window_pattern")? != Some(1) {
+            let window = config.require_u32("sliding_window")?;
+            m.push((key("attention.sliding_window"), Value::U32(window)));
+        }
+    }
+    Ok(n_head_kv)
 }
 
 /// llama.cpp's pooling type for a sentence-transformers model (1 mean, 2 CLS, 3 last token),
@@ -225,15 +312,16 @@ pub enum TensorFate {
     Skip,
     Keep {
         name: String,
-        rows: Option<RowOrder>,
+        fix: Option<TensorFix>,
     },
 }
 
 /// The llama.cpp name of checkpoint tensor `hf_name`, or an error naming it.
-pub fn tensor_fate(hp: &Hparams, hf_name: &str) -> Result<TensorFate> {
+pub fn tensor_fate(hp: &Hparams, hf_name: &str, shape: &[u64]) -> Result<TensorFate> {
     let mapped = match hp.family {
         Family::Llama | Family::Qwen2 => llama_tensor(hp, hf_name),
         Family::Bert => bert_tensor(hp, hf_name),
+        Family::Gemma2 | Family::Gemma3 => gemma_tensor(hp, hf_name, shape),
     };
     mapped.with_context(|| {
         format!(
@@ -273,10 +361,10 @@ fn llama_tensor(hp: &Hparams, hf_name: &str) -> Option<TensorFate> {
         return Some(TensorFate::Skip);
     }
     let (stem, suffix) = split_suffix(name)?;
-    let keep = |n: String, rows| {
+    let keep = |n: String, rows: Option<RowOrder>| {
         Some(TensorFate::Keep {
             name: format!("{n}.{suffix}"),
-            rows,
+            fix: rows.map(TensorFix::Rows),
         })
     };
     match stem {
@@ -355,6 +443,55 @@ fn bert_tensor(hp: &Hparams, hf_name: &str) -> Option<TensorFate> {
     };
     Some(TensorFate::Keep {
         name: format!("{gguf}.{suffix}"),
-        rows: None,
+        fix: None,
+    })
+}
+
+fn gemma_tensor(hp: &Hparams, hf_name: &str, shape: &[u64]) -> Option<TensorFate> {
+    // The output projection is the token embedding (tied); llama.cpp's converter leaves out
+    // an lm_head a checkpoint carries anyway.
+    if hf_name == "lm_head.weight" || hf_name.ends_with(".rotary_emb.inv_freq") {
+        return Some(TensorFate::Skip);
+    }
+    let (stem, suffix) = split_suffix(hf_name)?;
+    // Hugging Face's Gemma norms compute x * (1 + w); llama.cpp's compute x * w.
+    let mut fix = (hf_name.ends_with("norm.weight")).then_some(TensorFix::PlusOne);
+    let gguf = match stem {
+        "model.embed_tokens" => {
+            // Gemma 3 checkpoints have more embedding rows than tokens; llama.cpp wants one
+            // per token.
+            if let (Family::Gemma3, Some(n), Some(&rows)) = (hp.family, hp.embd_rows, shape.first())
+            {
+                if rows > n {
+                    fix = Some(TensorFix::FirstRows(n));
+                }
+            }
+            "token_embd".to_string()
+        }
+        "model.norm" => "output_norm".to_string(),
+        _ => {
+            let (layer, rest) = layer_of(stem, "model.layers.", hp.n_layer)?;
+            let short = match rest {
+                "input_layernorm" => "attn_norm",
+                "self_attn.q_proj" => "attn_q",
+                "self_attn.k_proj" => "attn_k",
+                "self_attn.v_proj" => "attn_v",
+                "self_attn.o_proj" => "attn_output",
+                "self_attn.q_norm" if hp.family == Family::Gemma3 => "attn_q_norm",
+                "self_attn.k_norm" if hp.family == Family::Gemma3 => "attn_k_norm",
+                "post_attention_layernorm" => "post_attention_norm",
+                "pre_feedforward_layernorm" => "ffn_norm",
+                "post_feedforward_layernorm" => "post_ffw_norm",
+                "mlp.gate_proj" => "ffn_gate",
+                "mlp.up_proj" => "ffn_up",
+                "mlp.down_proj" => "ffn_down",
+                _ => return None,
+            };
+            format!("blk.{layer}.{short}")
+        }
+    };
+    Some(TensorFate::Keep {
+        name: format!("{gguf}.{suffix}"),
+        fix,
     })
 }

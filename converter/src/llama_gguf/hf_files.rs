@@ -22,7 +22,7 @@ impl<'a> HfFiles<'a> {
         self.bytes(name).is_some()
     }
 
-    fn bytes(&self, name: &str) -> Option<&'a [u8]> {
+    pub fn bytes(&self, name: &str) -> Option<&'a [u8]> {
         let key = format!("{HF_FILE_PREFIX}{name}");
         self.meta
             .iter()

@@ -10,24 +10,29 @@
 //! it works under every codec and keeps the conversion streaming.
 
 mod arch;
+pub mod fix;
 mod hf_files;
+mod rope;
 pub mod rows;
+mod sentencepiece;
 mod special;
+mod spm_vocab;
 mod vocab;
 
 use crate::convert::source::SrcTensor;
 use anyhow::{Context, Result};
 use arch::TensorFate;
+use fix::TensorFix;
 use hct_format::gguf::TensorType;
 use hct_format::value::{lookup, Metadata, Value};
 use hf_files::{HfFiles, JsonObject};
-use rows::RowOrder;
+pub(crate) use vocab::{LLAMA3_SPLIT, QWEN2_SPLIT};
 
-/// One tensor of the GGUF: which source tensor, its llama.cpp name, its row order.
+/// One tensor of the GGUF: which source tensor, its llama.cpp name, what it needs first.
 pub struct MappedTensor {
     pub source: usize,
     pub name: String,
-    pub rows: Option<RowOrder>,
+    pub fix: Option<TensorFix>,
 }
 
 /// The llama.cpp view of a checkpoint.
@@ -37,6 +42,9 @@ pub struct Layout {
     pub metadata: Metadata,
     /// The tensors llama.cpp uses, in source order; the others are left out.
     pub tensors: Vec<MappedTensor>,
+    /// Tensors llama.cpp needs that the checkpoint does not have (`rope_freqs.weight` of
+    /// Llama 3 rope scaling): name and f32 values.
+    pub generated: Vec<(String, Vec<f32>)>,
     pub architecture: &'static str,
 }
 
@@ -51,25 +59,32 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
     let config_json = files.require_json("config.json", "describes the model")?;
     let config = JsonObject::new("config.json", &config_json)?;
     let (family, hf_arch) = arch::family_of(&config)?;
-    let (hp, hparams) = arch::hparam_entries(family, hf_arch, &config, &files)?;
+    let (mut hp, hparams) = arch::hparam_entries(family, hf_arch, &config, &files)?;
+    let (vocab, n_tokens) = vocab::vocab_entries(&files, &hp, &config).context("tokenizer")?;
+    hp.embd_rows = n_tokens.map(u64::from);
 
     let mut mapped = Vec::with_capacity(tensors.len());
     let mut params: u64 = 0;
     for (i, t) in tensors.iter().enumerate() {
-        match arch::tensor_fate(&hp, &t.name)? {
+        match arch::tensor_fate(&hp, &t.name, &t.shape)? {
             TensorFate::Skip => tracing::debug!(tensor = %t.name, "not used by llama.cpp"),
-            TensorFate::Keep { name, rows } => {
-                if let Some(order) = rows {
+            TensorFate::Keep { name, fix } => {
+                let mut elements: u64 = t.shape.iter().product();
+                match fix {
                     // Checked here too, so the error names the checkpoint's tensor.
-                    order
+                    Some(TensorFix::Rows(order)) => order
                         .check(t.shape.first().copied().unwrap_or(0))
-                        .with_context(|| format!("tensor {:?} (llama.cpp {name:?})", t.name))?;
+                        .with_context(|| format!("tensor {:?} (llama.cpp {name:?})", t.name))?,
+                    Some(TensorFix::FirstRows(n)) => {
+                        elements = n.saturating_mul(t.shape.iter().skip(1).product());
+                    }
+                    Some(TensorFix::PlusOne) | None => {}
                 }
-                params = params.saturating_add(t.shape.iter().product::<u64>());
+                params = params.saturating_add(elements);
                 mapped.push(MappedTensor {
                     source: i,
                     name,
-                    rows,
+                    fix,
                 });
             }
         }
@@ -97,10 +112,17 @@ pub fn layout_for(meta: &Metadata, tensors: &[SrcTensor<'_>]) -> Result<Option<L
         "general.quantization_version".into(),
         Value::U32(GGML_QUANT_VERSION),
     ));
-    m.extend(vocab::vocab_entries(&files, &hp, &config).context("tokenizer")?);
+    m.extend(vocab);
+    let generated: Vec<(String, Vec<f32>)> = hp
+        .rope_freqs
+        .take()
+        .map(|f| ("rope_freqs.weight".to_string(), f))
+        .into_iter()
+        .collect();
     Ok(Some(Layout {
         metadata: m,
         tensors: mapped,
+        generated,
         architecture: family.gguf_name(),
     }))
 }

@@ -15,6 +15,8 @@ pub enum RowOrder {
     /// rows 2i and 2i+1 of a head are its input rows i and i + half. This turns Hugging
     /// Face's rotary layout (element i paired with i + half) into llama.cpp's (i with i + 1).
     RopePairs { heads: u32 },
+    /// The inverse of `RopePairs`: llama.cpp's rotary layout back to Hugging Face's.
+    RopeHalves { heads: u32 },
 }
 
 impl RowOrder {
@@ -32,13 +34,20 @@ impl RowOrder {
                 let (i, j) = (within / 2, within % 2);
                 head * per_head + j * half + i
             }
+            RowOrder::RopeHalves { heads } => {
+                let per_head = rows / heads as u64;
+                let half = per_head / 2;
+                let (head, within) = (out / per_head, out % per_head);
+                let (j, i) = (within / half, within % half);
+                head * per_head + 2 * i + j
+            }
         }
     }
 
     /// Whether a tensor of `rows` rows can be reordered so.
     pub fn check(self, rows: u64) -> Result<()> {
         match self {
-            RowOrder::RopePairs { heads } => {
+            RowOrder::RopePairs { heads } | RowOrder::RopeHalves { heads } => {
                 if heads == 0 || !rows.is_multiple_of(2 * heads as u64) {
                     bail!(
                         "{rows} rows cannot be split into {heads} heads of an even number of rows"
@@ -118,6 +127,23 @@ mod tests {
                 .map(|r| r as u8)
                 .collect();
             assert_eq!(&*got, &want[..], "rows {rows}, heads {heads}");
+        }
+    }
+
+    #[test]
+    fn rope_halves_undoes_rope_pairs() {
+        for (rows, heads) in [(8u64, 1u32), (12, 3), (64, 4)] {
+            let data: Vec<u8> = (0..rows as u8).collect();
+            let there =
+                arrange(&data, &[rows, 1], "i8", Some(RowOrder::rope_pairs(heads))).unwrap();
+            let back = arrange(
+                &there,
+                &[rows, 1],
+                "i8",
+                Some(RowOrder::RopeHalves { heads }),
+            )
+            .unwrap();
+            assert_eq!(&*back, &data[..], "rows {rows}, heads {heads}");
         }
     }
 

@@ -24,17 +24,42 @@ const USER_DEFINED: i32 = 4;
 const UNUSED: i32 = 5;
 
 /// A vocabulary bigger than this is refused before anything is sized by it.
-const MAX_VOCAB: u32 = 1 << 24;
+pub(super) const MAX_VOCAB: u32 = 1 << 24;
 
 /// The split pattern of Qwen2's tokenizer: Llama 3's with digits one by one.
-const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub(crate) const QWEN2_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The split pattern of Llama 3's tokenizer (`Split` step before a byte-level mapping).
-const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+pub(crate) const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Result<Metadata> {
+/// The `tokenizer.*` keys, and the number of tokens when the vocabulary is SentencePiece's
+/// (Gemma 3 keeps that many embedding rows).
+pub fn vocab_entries(
+    files: &HfFiles,
+    hp: &Hparams,
+    config: &JsonObject,
+) -> Result<(Metadata, Option<u32>)> {
     let tok_json = files.require_json("tokenizer.json", "holds the vocabulary llama.cpp needs")?;
     let tok = JsonObject::new("tokenizer.json", &tok_json)?;
+    // Gemma's vocabulary is always SentencePiece's; a llama-family checkpoint's is when it has
+    // a tokenizer.model (Llama 2, Mistral v0.1), as llama.cpp's converter decides.
+    let sentencepiece = match hp.family {
+        Family::Gemma2 | Family::Gemma3 => true,
+        Family::Llama => files.has("tokenizer.model"),
+        Family::Bert | Family::Qwen2 => false,
+    };
+    if sentencepiece {
+        let added = added_tokens(&tok)?;
+        let (mut m, n) = super::spm_vocab::spm_entries(files, config, &tok, &added)?;
+        if matches!(hp.family, Family::Gemma2 | Family::Gemma3) {
+            m.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(false)));
+        } else if let Some(tc) = files.json("tokenizer_config.json")? {
+            if let Some(p) = tc.get("add_prefix_space").and_then(Json::as_bool) {
+                m.push(("tokenizer.ggml.add_space_prefix".into(), Value::Bool(p)));
+            }
+        }
+        return Ok((m, Some(n)));
+    }
     let tc_json = files.json("tokenizer_config.json")?;
     let model = tok
         .get("model")
@@ -48,7 +73,8 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
         }
         (Family::Llama | Family::Qwen2, "BPE") => return Err(super::unsupported(
             "tokenizer.json: a SentencePiece-style BPE vocabulary (byte_fallback, as in Llama 2 \
-                 and Mistral) is not supported yet; byte-level BPE (Llama 3, SmolLM2) is"
+                 and Mistral) needs the checkpoint's tokenizer.model, which it lacks; byte-level \
+                 BPE (Llama 3, SmolLM2) needs only tokenizer.json"
                 .into(),
         )),
         (f, t) => {
@@ -164,6 +190,22 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
     }
     let n_vocab_limit = (ggml_model == "bert").then_some(n_vocab);
     let sp = special_tokens(files, &tok, tc.as_ref(), config, &added, n_vocab_limit)?;
+    push_specials(&mut m, sp);
+    let (lower, strip) = normalizer_flags(tok.get("normalizer"));
+    if let Some(v) = lower {
+        m.push(("tokenizer.ggml.normalizer.lowercase".into(), Value::Bool(v)));
+    }
+    if let Some(v) = strip {
+        m.push((
+            "tokenizer.ggml.normalizer.strip_accents".into(),
+            Value::Bool(v),
+        ));
+    }
+    Ok((m, None))
+}
+
+/// The special-token ids, whether to add bos/eos/sep, and the chat template.
+pub(super) fn push_specials(m: &mut Metadata, sp: super::special::Specials) {
     // llama.cpp no longer reads a cls key (deprecated; bos stands for it) and its converter
     // does not write one: neither do we.
     for (typ, id) in sp.ids.iter().filter(|(t, _)| *t != "cls") {
@@ -177,17 +219,6 @@ pub fn vocab_entries(files: &HfFiles, hp: &Hparams, config: &JsonObject) -> Resu
     if let Some(t) = sp.chat_template {
         m.push(("tokenizer.chat_template".into(), Value::string(t)));
     }
-    let (lower, strip) = normalizer_flags(tok.get("normalizer"));
-    if let Some(v) = lower {
-        m.push(("tokenizer.ggml.normalizer.lowercase".into(), Value::Bool(v)));
-    }
-    if let Some(v) = strip {
-        m.push((
-            "tokenizer.ggml.normalizer.strip_accents".into(),
-            Value::Bool(v),
-        ));
-    }
-    Ok(m)
 }
 
 fn id_key(typ: &str) -> String {
@@ -200,7 +231,7 @@ fn id_key(typ: &str) -> String {
 }
 
 /// Added tokens whose text looks like a control token although not flagged special.
-fn looks_special(t: &str) -> bool {
+pub(super) fn looks_special(t: &str) -> bool {
     matches!(t, "<pad>" | "<mask>" | "<2mass>" | "[@BOS@]")
         || (t.starts_with("<|") && t.ends_with("|>"))
         || (t.starts_with("<\u{ff5c}") && t.ends_with("\u{ff5c}>"))
@@ -278,7 +309,7 @@ fn pre_tokenizer_name(tok: &JsonObject, family: Family) -> Result<&'static str> 
                 }),
                 match family {
                     Family::Bert => "BertPreTokenizer",
-                    Family::Llama | Family::Qwen2 => {
+                    _ => {
                         "GPT-2 byte-level, SmolLM digits + byte-level, Llama 3 or Qwen2 split + byte-level"
                     }
                 }
