@@ -23,6 +23,9 @@ pub mod avx2_gemm;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 
+#[cfg(target_arch = "aarch64")]
+pub mod neon_gemm;
+
 use crate::layout::{KernelError, WeightFormat};
 
 /// `to_float` on a row slice: checks the lengths, then decodes `y.len()` elements.
