@@ -134,16 +134,21 @@ print(json.dumps({"decoded_f32_stock": {k: f32[k] for k in keys},
     g_f32=$("$work/host_stock" "$s.f32.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_f32.bin" 24)
     g_ref=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=reference "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_ref.bin" 24)
     g_fast=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=fast "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_fast.bin" 24)
+    # the same without the multi-row kernel (vec_dot per row pair): must be the same bits
+    g_pairs=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=fast HCT_PLUGIN_GEMM=0 "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_pairs.bin" 24)
     cmp_ref=$($check logits "$work/l_f32.bin" "$work/l_ref.bin" 49152)
     cmp_fast=$($check logits "$work/l_f32.bin" "$work/l_fast.bin" 49152)
+    cmp_pairs=$($check logits "$work/l_pairs.bin" "$work/l_fast.bin" 49152)
     doc=$($py -c '
 import json, sys
-a, b, c, r, f = (json.loads(x) for x in sys.argv[1:6])
-print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "tokens_f32": a["generated"],
-                  "tokens_reference": b["generated"], "tokens_fast": c["generated"],
-                  "host_registered": b["registered"]}))' "$g_f32" "$g_ref" "$g_fast" "$cmp_ref" "$cmp_fast")
+a, b, c, r, f, p, q = (json.loads(x) for x in sys.argv[1:8])
+print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "fast_multirow_vs_fast_per_pair": p,
+                  "tokens_f32": a["generated"], "tokens_reference": b["generated"], "tokens_fast": c["generated"],
+                  "tokens_fast_per_pair": q["generated"], "host_registered": b["registered"]}))' \
+        "$g_f32" "$g_ref" "$g_fast" "$cmp_ref" "$cmp_fast" "$cmp_pairs" "$g_pairs")
     result "logits-$codec" "$doc" \
-        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == 4 and r["fast_vs_f32"]["top1_agreement"] > 0.8'
+        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == 4 and r["fast_vs_f32"]["top1_agreement"] > 0.8
+         and r["fast_multirow_vs_fast_per_pair"]["bit_identical"] and r["tokens_fast_per_pair"] == r["tokens_fast"]'
     rm -f "$work"/l_*.bin
 
     say "generation: llama-simple, greedy, 32 tokens"

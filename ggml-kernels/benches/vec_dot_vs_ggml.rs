@@ -20,7 +20,10 @@
 //! ggml is loaded with dlopen from `$HCT_GGML_LIB_DIR` (or `$HCT_GGML_LIB`, as `peers.sh env`
 //! prints it); without it the benchmark says SKIPPED and exits 0.
 //!
-//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N]`
+//! A last table times the multi-row entry ([`hct::gemm`]) on a product with 16 activation rows
+//! against per-pair `vec_dot` loops, HCT's and ggml's (`--gemm-only` runs just that table).
+//!
+//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N] [--gemm-only]`
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::hint::black_box;
@@ -37,15 +40,24 @@ const SHAPES: [(usize, usize); 3] = [(576, 1536), (4096, 4096), (4096, 14336)];
 
 fn main() {
     let mut trials = 15usize;
+    let mut gemm_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--trials" {
             trials = args.next().and_then(|v| v.parse().ok()).unwrap_or(trials);
+        } else if a == "--gemm-only" {
+            gemm_only = true;
         }
     }
     let Some(ggml) = Ggml::load() else {
         return;
     };
+    if gemm_only {
+        println!("cpu: {}; load average before: {}", cpu_model(), load_average());
+        gemm_section(&ggml, trials);
+        println!("load average after: {}", load_average());
+        return;
+    }
     println!(
         "libhct vec_dot ({}) vs ggml {} vec_dot, single thread, best of {trials}",
         active().isa().name(),
@@ -649,8 +661,9 @@ const TILE: usize = 16;
 fn gemm_section(ggml: &Ggml, trials: usize) {
     println!();
     println!(
-        "Multi-row: weights × {BATCH} activation rows in {TILE}×{TILE} chunks, single thread, best of {trials}; \
-         GB/s = weight bytes / time of the whole product"
+        "Multi-row: weights × {BATCH} activation rows in {TILE}×{TILE} chunks, single thread, best of {}; \
+         GB/s = weight bytes / time of the whole product ({BATCH} dot products per weight row)",
+        3 * trials
     );
     println!();
     println!(
@@ -758,7 +771,9 @@ fn gemm_section(ggml: &Ggml, trials: usize) {
                 "{}: gemm and vec_dot differ",
                 case.hct.codec_id
             );
-            let reps = (4_000_000 / case.hct_bytes.len()).max(1);
+            // Short samples, many of them: on a shared machine the best of many short samples
+            // finds the unloaded moments.
+            let reps = (1_000_000 / case.hct_bytes.len()).max(1);
             let time = |f: &mut dyn FnMut()| {
                 let start = Instant::now();
                 for _ in 0..reps {
@@ -767,7 +782,7 @@ fn gemm_section(ggml: &Ggml, trials: usize) {
                 start.elapsed() / reps as u32
             };
             let mut best = [Duration::MAX; 3];
-            for _ in 0..trials {
+            for _ in 0..3 * trials {
                 best[0] = best[0].min(time(&mut || run_gemm(black_box(&mut out_gemm))));
                 best[1] = best[1].min(time(&mut || {
                     per_pair(
