@@ -10,7 +10,11 @@
 #                                  the multi-row hook): what the hook itself is worth
 #   plugin int4_opt_v1             fast mode (multi-row kernel)
 #   stock Q4_1, Q4_K_M, F16        llama-quantize of the same source model
-# Plugin rows code every 2-D tensor (token embedding / tied output included). Rounds are
+# Plugin rows code every 2-D tensor (token embedding / tied output included). Every row runs the same
+# llama-bench program (the stock build's: the patch changes no line of it); plugin rows load the
+# patched build's libraries instead (LD_LIBRARY_PATH, which the dynamic linker searches before the
+# binary's RUNPATH) plus libhct (LD_PRELOAD), so stock and plugin differ in the libraries only.
+# Rounds are
 # interleaved (one repetition of each model per round), so a change in machine load during the run
 # hits every model alike; the machine's streaming-read bandwidth (compat-tests/bench/read_bw.c) is
 # measured before and after. Prints one JSON object: tokens/s per model set, model, test and thread
@@ -19,6 +23,7 @@
 #
 #   bench.sh [ROUNDS]            default 3 rounds; needs `peers.sh fetch build`
 #   HCT_BENCH_SETS="smollm2 1b"  which model sets (default both)
+#   HCT_BENCH_PATCHED_LIBS=DIR   the patched libraries (default: the patched build's lib directory)
 #   HCT_BENCH_PERF=DIR           also `perf record` pp and tg of plugin int4_g32_fp16_v1 and stock Q4_1
 #                                on each set, 2 threads, into DIR (where the time goes)
 # Not part of CI: timings are for people, checks are in run.sh.
@@ -31,8 +36,13 @@ eval "$(bash "$PEERS_SH" env)"
 rounds="${1:-3}"
 sets="${HCT_BENCH_SETS:-smollm2 1b}"
 py="$HCT_PEERS_PYTHON"
-bash "$here/build_patched.sh" bench >&2
-eval "$(bash "$here/build_patched.sh" env)"
+if [[ -z "${HCT_BENCH_PATCHED_LIBS:-}" ]]; then
+    bash "$here/build_patched.sh" >&2
+    eval "$(bash "$here/build_patched.sh" env)"
+    HCT_BENCH_PATCHED_LIBS="$HCT_LLAMA_PATCHED/lib"
+fi
+patched_libs="$HCT_BENCH_PATCHED_LIBS"
+[[ -e "$patched_libs/libggml-cpu.so" ]] || { echo "bench.sh: no patched ggml in $patched_libs" >&2; exit 1; }
 [[ -x "$HCT_LLAMA_BIN/llama-bench" ]] || { echo "bench.sh: no stock llama-bench in $HCT_LLAMA_BIN" >&2; exit 1; }
 cargo build --release --locked -p hct-convert -p hct-kernels --manifest-path "$root/Cargo.toml" >&2
 hct="$root/target/release/hct"
@@ -70,8 +80,10 @@ done
 bench_once() {  # TOOL MODEL -> llama-bench JSON (pp256 and tg64 at 1 and 2 threads, one repetition)
     local args=(-m "$2" -p 256 -n 64 -t 1,2 -r 1 -o json)
     case "$1" in
-        plugin) LD_PRELOAD="$libhct" HCT_PLUGIN_MODE=fast "$HCT_LLAMA_PATCHED_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
-        plugin-pairs) LD_PRELOAD="$libhct" HCT_PLUGIN_MODE=fast HCT_PLUGIN_GEMM=0 "$HCT_LLAMA_PATCHED_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
+        plugin) LD_LIBRARY_PATH="$patched_libs" LD_PRELOAD="$libhct" HCT_PLUGIN_MODE=fast \
+                    "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
+        plugin-pairs) LD_LIBRARY_PATH="$patched_libs" LD_PRELOAD="$libhct" HCT_PLUGIN_MODE=fast HCT_PLUGIN_GEMM=0 \
+                    "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
         stock) "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
     esac
 }
@@ -101,8 +113,8 @@ if [[ -n "${HCT_BENCH_PERF:-}" ]]; then
             if [[ $tool == stock ]]; then
                 perf record -q -g -o "$HCT_BENCH_PERF/$tag.$kind.data" "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" >/dev/null 2>&1
             else
-                perf record -q -g -o "$HCT_BENCH_PERF/$tag.$kind.data" env LD_PRELOAD="$libhct" \
-                    "$HCT_LLAMA_PATCHED_BIN/llama-bench" "${args[@]}" >/dev/null 2>&1
+                perf record -q -g -o "$HCT_BENCH_PERF/$tag.$kind.data" env LD_LIBRARY_PATH="$patched_libs" \
+                    LD_PRELOAD="$libhct" "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" >/dev/null 2>&1
             fi
         done
     done
