@@ -23,6 +23,8 @@
 #
 #   bench.sh [ROUNDS]            default 3 rounds; needs `peers.sh fetch build`
 #   HCT_BENCH_SETS="smollm2 1b"  which model sets (default both)
+#   HCT_BENCH_THREADS=1,2        llama-bench thread counts (default 1,2)
+#   HCT_BENCH_ONLY="NAME|NAME"   keep only these models (e.g. "plugin int4_g32_fp16_v1|stock Q4_1")
 #   HCT_BENCH_PATCHED_LIBS=DIR   the patched libraries (default: the patched build's lib directory)
 #   HCT_BENCH_PERF=DIR           also `perf record` pp and tg of plugin int4_g32_fp16_v1 and stock Q4_1
 #                                on each set, 2 threads, into DIR (where the time goes)
@@ -76,9 +78,17 @@ for set in $sets; do
              "$set|plugin int4_opt_v1|plugin|$plugin_dir/int4_opt_v1.plugin.gguf")
     for s in "${stock[@]}"; do models+=("$set|stock ${s%%|*}|stock|${s#*|}"); done
 done
+if [[ -n "${HCT_BENCH_ONLY:-}" ]]; then
+    kept=()
+    for m in "${models[@]}"; do
+        IFS='|' read -r _ name _ _ <<<"$m"
+        [[ "|$HCT_BENCH_ONLY|" == *"|$name|"* ]] && kept+=("$m")
+    done
+    models=("${kept[@]}")
+fi
 
 bench_once() {  # TOOL MODEL -> llama-bench JSON (pp256 and tg64 at 1 and 2 threads, one repetition)
-    local args=(-m "$2" -p 256 -n 64 -t 1,2 -r 1 -o json)
+    local args=(-m "$2" -p 256 -n 64 -t "${HCT_BENCH_THREADS:-1,2}" -r 1 -o json)
     case "$1" in
         plugin) LD_LIBRARY_PATH="$patched_libs" LD_PRELOAD="$libhct" HCT_PLUGIN_MODE=fast \
                     "$HCT_LLAMA_BIN/llama-bench" "${args[@]}" 2>/dev/null ;;
@@ -168,7 +178,7 @@ for set_, rows in out.items():
             ratios.setdefault(set_, {})[f"{a} / {b}"] = {
                 k: round(rows[a][k]["median"] / rows[b][k]["median"], 3)
                 for k in rows[a] if isinstance(rows[a][k], dict) and k in rows[b]}
-print(json.dumps({"bench": "llama-bench -p 256 -n 64 -t 1,2 -r 1 per round", "rounds": rounds,
+print(json.dumps({"bench": "llama-bench -p 256 -n 64 -r 1 per round", "rounds": rounds,
                   "load_average_before": load_before, "load_average_after_each_round": open(f"{work}/loads.txt").read().split("\n")[:-1],
                   "load_average_after": load_after, "read_gb_per_s": read_gbs, "read_gb_per_s_runs": bw,
                   "tokens_per_s": out, "ratios": ratios}, indent=1))
