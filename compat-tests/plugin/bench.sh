@@ -26,6 +26,8 @@
 #   HCT_BENCH_THREADS=1,2        llama-bench thread counts (default 1,2)
 #   HCT_BENCH_ONLY="NAME|NAME"   keep only these models (e.g. "plugin int4_g32_fp16_v1|stock Q4_1")
 #   HCT_BENCH_PATCHED_LIBS=DIR   the patched libraries (default: the patched build's lib directory)
+#   HCT_BENCH_MODEL_DIR=DIR      the 1b set from an existing bench_model.sh directory (not remade)
+#   HCT_BENCH_KEEP=DIR           keep the raw llama-bench JSON of every run there
 #   HCT_BENCH_PERF=DIR           also `perf record` pp and tg of plugin int4_g32_fp16_v1 and stock Q4_1
 #                                on each set, 2 threads, into DIR (where the time goes)
 # Not part of CI: timings are for people, checks are in run.sh.
@@ -67,7 +69,7 @@ for set in $sets; do
             plugin_dir="$work"
             ;;
         1b)
-            dir=$(bash "$root/compat-tests/bench/bench_model.sh")
+            dir="${HCT_BENCH_MODEL_DIR:-$(bash "$root/compat-tests/bench/bench_model.sh")}"
             stock=("Q4_1|$dir/Q4_1.gguf" "Q4_K_M|$dir/Q4_K_M.gguf" "F16|$dir/f16.gguf")
             plugin_dir="$dir"
             ;;
@@ -104,6 +106,7 @@ for ((r = 0; r < rounds; r++)); do
     for i in "${!models[@]}"; do
         IFS='|' read -r set name tool path <<<"${models[$i]}"
         bench_once "$tool" "$path" >"$work/bench.$i.$r.json"
+        [[ -z "${HCT_BENCH_KEEP:-}" ]] || { mkdir -p "$HCT_BENCH_KEEP"; cp "$work/bench.$i.$r.json" "$HCT_BENCH_KEEP/"; }
         printf '[bench %s] round %d/%d: %s %s (load %s)\n' "$(date +%H:%M:%S)" "$((r + 1))" "$rounds" "$set" "$name" \
             "$(cut -d' ' -f1 /proc/loadavg)" >&2
     done
@@ -131,10 +134,18 @@ if [[ -n "${HCT_BENCH_PERF:-}" ]]; then
 fi
 
 printf '%s\n' "${models[@]}" >"$work/models.txt"
+# Bytes a generated token reads: every tensor of 2+ dimensions (the token embedding counts once,
+# as the tied output matrix reads it whole; its per-token row lookup is negligible). hct reads
+# plugin GGUFs, which gguf-py refuses.
+for i in "${!models[@]}"; do
+    IFS='|' read -r _ _ _ path <<<"${models[$i]}"
+    "$hct" inspect "$path" --json | "$py" -c 'import json,sys; print(sum(t["length"] for t in json.load(sys.stdin)["tensors"] if len(t["shape"]) >= 2))' \
+        >"$work/weight_bytes.$i"
+done
+[[ -z "${HCT_BENCH_KEEP:-}" ]] || cp "$work/models.txt" "$work"/weight_bytes.* "$work"/bw.*.jsonl "$HCT_BENCH_KEEP/"
 printf '%s\n' "${loads[@]}" >"$work/loads.txt"
 "$py" - "$work" "$rounds" "$load_before" "$load_after" <<'PY'
 import json, statistics, sys
-from gguf import GGUFReader
 work, rounds, load_before, load_after = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 models = [l.rstrip("\n").split("|") for l in open(f"{work}/models.txt")]
 bw = {}
@@ -143,11 +154,6 @@ for when in ("before", "after"):
         rec = json.loads(line)
         bw.setdefault(rec["threads"], []).append(rec["read_gb_per_s"])
 read_gbs = {t: max(v) for t, v in bw.items()}  # the better of before/after: the machine's, less the noise
-
-def weight_bytes(path):
-    """Bytes a generated token reads: every tensor of 2+ dimensions (the token embedding counts
-    once, as the tied output matrix reads it whole; its per-token row lookup is negligible)."""
-    return sum(int(t.n_bytes) for t in GGUFReader(path).tensors if len(t.shape) >= 2)
 
 out = {}
 for i, (set_, name, tool, path) in enumerate(models):
@@ -158,7 +164,7 @@ for i, (set_, name, tool, path) in enumerate(models):
             per.setdefault(f"{test}_t{rec['n_threads']}", []).append(rec["avg_ts"])
     row = {k: {"median": round(statistics.median(v), 2), "min": round(min(v), 2), "max": round(max(v), 2)}
            for k, v in sorted(per.items())}
-    wb = weight_bytes(path)
+    wb = int(open(f"{work}/weight_bytes.{i}").read())
     row["weight_bytes_per_token"] = wb
     for t in (1, 2):
         key = f"tg64_t{t}"
