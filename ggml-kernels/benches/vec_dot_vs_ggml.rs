@@ -53,7 +53,11 @@ fn main() {
         return;
     };
     if gemm_only {
-        println!("cpu: {}; load average before: {}", cpu_model(), load_average());
+        println!(
+            "cpu: {}; load average before: {}",
+            cpu_model(),
+            load_average()
+        );
         gemm_section(&ggml, trials);
         println!("load average after: {}", load_average());
         return;
