@@ -74,8 +74,10 @@ doc = {"check": "hf-folder-plugin-route-minilm-int4_opt_v1", "tensors": len(a),
        "int4_opt_v1_tensors": sum(1 for c, _ in a.values() if c == "int4_opt_v1"),
        "tensors_identical_to_gguf_route": same_tensors, "embeddings_identical_to_gguf_route": ea == eb,
        # libhct ran the int4 matrix products (not a decoded fallback).
-       "int4_opt_v1_vec_dot_calls": json.load(open(f"{m}.from-folder.stats.json"))["codecs"]["int4_opt_v1"]["vec_dot_calls"]}
-doc["ok"] = same_tensors and ea == eb and doc["int4_opt_v1_tensors"] > 0 and doc["int4_opt_v1_vec_dot_calls"] > 0
+       # dot products libhct computed: one vec_dot call each, or many per multi-row call
+       "int4_opt_v1_dot_products": (lambda c: c["vec_dot_calls"] + c.get("gemm_dots", 0))(
+           json.load(open(f"{m}.from-folder.stats.json"))["codecs"]["int4_opt_v1"])}
+doc["ok"] = same_tensors and ea == eb and doc["int4_opt_v1_tensors"] > 0 and doc["int4_opt_v1_dot_products"] > 0
 print(json.dumps(doc))
 sys.exit(0 if doc["ok"] else 1)
 PY

@@ -118,30 +118,37 @@ f32, fast, ref, expect, counts, ref_counts = (json.loads(a) for a in sys.argv[1:
 keys = ("ppl", "ppl_err", "kld_mean", "kld_p99", "kld_max", "top1_agreement", "top1_same_tokens")
 print(json.dumps({"decoded_f32_stock": {k: f32[k] for k in keys},
                   "plugin_fast": {k: fast[k] for k in keys}, "plugin_reference": {k: ref[k] for k in keys},
-                  "fast_vec_dot_calls": counts["vec_dot_calls"], "expected_vec_dot_calls": expect["total"],
+                  "fast_vec_dot_calls": counts["vec_dot_calls"], "fast_gemm_calls": counts["gemm_calls"],
+                  "fast_dot_products": counts["vec_dot_calls"] + counts["gemm_dots"], "expected_dot_products": expect["total"],
                   "fast_to_float_calls": counts["to_float_calls"],
-                  "reference_vec_dot_calls": ref_counts["vec_dot_calls"],
+                  "reference_dot_products": ref_counts["vec_dot_calls"] + ref_counts["gemm_dots"],
                   "reference_to_float_elements": ref_counts["to_float_elements"]}))' \
         "$f32" "$fast" "$ref" "$expect" "$counts" "$ref_counts")
     result "perplexity-$codec" "$doc" \
         'r["plugin_reference"] == r["decoded_f32_stock"]
-         and r["fast_vec_dot_calls"] == r["expected_vec_dot_calls"] and r["reference_vec_dot_calls"] == 0 and r["reference_to_float_elements"] > 0
+         and r["fast_dot_products"] == r["expected_dot_products"] and r["fast_gemm_calls"] > 0
+         and r["reference_dot_products"] == 0 and r["reference_to_float_elements"] > 0
          and abs(r["plugin_fast"]["ppl"] / r["decoded_f32_stock"]["ppl"] - 1) < 0.05 and r["plugin_fast"]["kld_mean"] < 0.05'
 
     say "raw logits of 256 positions and 24 greedy tokens: stock decoded F32, patched reference, patched fast"
     g_f32=$("$work/host_stock" "$s.f32.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_f32.bin" 24)
     g_ref=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=reference "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_ref.bin" 24)
     g_fast=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=fast "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_fast.bin" 24)
+    # the same without the multi-row kernel (vec_dot per row pair): must be the same bits
+    g_pairs=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=fast HCT_PLUGIN_GEMM=0 "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_pairs.bin" 24)
     cmp_ref=$($check logits "$work/l_f32.bin" "$work/l_ref.bin" 49152)
     cmp_fast=$($check logits "$work/l_f32.bin" "$work/l_fast.bin" 49152)
+    cmp_pairs=$($check logits "$work/l_pairs.bin" "$work/l_fast.bin" 49152)
     doc=$($py -c '
 import json, sys
-a, b, c, r, f = (json.loads(x) for x in sys.argv[1:6])
-print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "tokens_f32": a["generated"],
-                  "tokens_reference": b["generated"], "tokens_fast": c["generated"],
-                  "host_registered": b["registered"]}))' "$g_f32" "$g_ref" "$g_fast" "$cmp_ref" "$cmp_fast")
+a, b, c, r, f, p, q = (json.loads(x) for x in sys.argv[1:8])
+print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "fast_multirow_vs_fast_per_pair": p,
+                  "tokens_f32": a["generated"], "tokens_reference": b["generated"], "tokens_fast": c["generated"],
+                  "tokens_fast_per_pair": q["generated"], "host_registered": b["registered"]}))' \
+        "$g_f32" "$g_ref" "$g_fast" "$cmp_ref" "$cmp_fast" "$cmp_pairs" "$g_pairs")
     result "logits-$codec" "$doc" \
-        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == 4 and r["fast_vs_f32"]["top1_agreement"] > 0.8'
+        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == 4 and r["fast_vs_f32"]["top1_agreement"] > 0.8
+         and r["fast_multirow_vs_fast_per_pair"]["bit_identical"] and r["tokens_fast_per_pair"] == r["tokens_fast"]'
     rm -f "$work"/l_*.bin
 
     say "generation: llama-simple, greedy, 32 tokens"
@@ -151,9 +158,9 @@ print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "tokens_f32": a["gene
     doc=$($py -c '
 import json, sys
 print(json.dumps({"text_f32": sys.argv[1], "text_reference": sys.argv[2], "text_fast": sys.argv[3],
-                  "fast_vec_dot_calls": json.load(open(sys.argv[4]))["codecs"][sys.argv[5]]["vec_dot_calls"]}))' \
+                  "fast_dot_products": (lambda c: c["vec_dot_calls"] + c["gemm_dots"])(json.load(open(sys.argv[4]))["codecs"][sys.argv[5]])}))' \
         "$t_f32" "$t_ref" "$t_fast" "$work/stats-simple-fast.json" "$codec")
-    result "llama-simple-$codec" "$doc" 'r["text_reference"] == r["text_f32"] and r["fast_vec_dot_calls"] > 0'
+    result "llama-simple-$codec" "$doc" 'r["text_reference"] == r["text_f32"] and r["fast_dot_products"] > 0'
 done
 
 say "int4_g32_fp16_v1 is Q4_1's layout: its native export (ggml's Q4_1 kernels) against the same base"
@@ -196,11 +203,11 @@ print(json.dumps({"reference_vs_f32": json.loads(sys.argv[1]), "fast_vs_f32": js
     "$($check embeddings "$work/e_f32.json" "$work/e_ref.json")" "$($check embeddings "$work/e_f32.json" "$work/e_fast.json")" \
     "$work/stats-embed-fast.json")
 result "embeddings-minilm-int4_opt_v1" "$doc" \
-    'r["reference_vs_f32"]["identical"] and r["fast_vs_f32"]["min_cosine"] > 0.99 and r["fast_counts"]["vec_dot_calls"] > 0'
+    'r["reference_vs_f32"]["identical"] and r["fast_vs_f32"]["min_cosine"] > 0.99 and r["fast_counts"]["gemm_dots"] > 0'
 
 say "the plugin route from a Hugging Face folder: MiniLM's folder -> HCT (int4_opt_v1) -> plugin GGUF"
 result "hf-folder-plugin-route-minilm" "$(bash "$root/compat-tests/hf/plugin_route.sh" "$work")" \
-    'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["int4_opt_v1_vec_dot_calls"] > 0'
+    'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["int4_opt_v1_dot_products"] > 0'
 
 summary=$($py -c 'import json,sys; print(json.dumps({"plugin_checks": "failed" if sys.argv[2] else "passed", "failed": [f for f in sys.argv[2].split() if f], "seconds": int(sys.argv[1])}))' \
     "$((SECONDS - t_start))" "${failures[*]:-}")

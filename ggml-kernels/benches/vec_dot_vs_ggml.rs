@@ -20,7 +20,10 @@
 //! ggml is loaded with dlopen from `$HCT_GGML_LIB_DIR` (or `$HCT_GGML_LIB`, as `peers.sh env`
 //! prints it); without it the benchmark says SKIPPED and exits 0.
 //!
-//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N]`
+//! A last table times the multi-row entry ([`hct::gemm`]) on a product with 16 activation rows
+//! against per-pair `vec_dot` loops, HCT's and ggml's (`--gemm-only` runs just that table).
+//!
+//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N] [--gemm-only]`
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::hint::black_box;
@@ -37,15 +40,28 @@ const SHAPES: [(usize, usize); 3] = [(576, 1536), (4096, 4096), (4096, 14336)];
 
 fn main() {
     let mut trials = 15usize;
+    let mut gemm_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--trials" {
             trials = args.next().and_then(|v| v.parse().ok()).unwrap_or(trials);
+        } else if a == "--gemm-only" {
+            gemm_only = true;
         }
     }
     let Some(ggml) = Ggml::load() else {
         return;
     };
+    if gemm_only {
+        println!(
+            "cpu: {}; load average before: {}",
+            cpu_model(),
+            load_average()
+        );
+        gemm_section(&ggml, trials);
+        println!("load average after: {}", load_average());
+        return;
+    }
     println!(
         "libhct vec_dot ({}) vs ggml {} vec_dot, single thread, best of {trials}",
         active().isa().name(),
@@ -101,6 +117,7 @@ fn main() {
     for (row_len, codec, [c_entry, rust_api, ggml_call]) in per_call {
         println!("| {row_len} | {codec} | {c_entry:.1} | {rust_api:.1} | {ggml_call:.1} |");
     }
+    gemm_section(&ggml, trials);
     println!();
     println!("load average after: {}", load_average());
     println!(
@@ -633,4 +650,176 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Activation rows per product in the multi-row section: a prompt batch as ggml's mul_mat
+/// tiles it (16 weight rows × 16 activation rows per chunk).
+const BATCH: usize = 16;
+const TILE: usize = 16;
+
+/// The multi-row entry ([`hct::gemm`]) against per-pair `vec_dot` loops, HCT's and ggml's, on
+/// a product of a whole matrix with `BATCH` activation rows, computed in ggml's 16×16 chunks
+/// (one multi-row call per chunk; one `vec_dot` call per pair otherwise). ggml has no
+/// multi-row (repacked) kernel for Q4_1's bytes, so its per-pair loop is what stock
+/// llama.cpp runs for a Q4_1 prompt; int4_g32_fp16_v1 has Q4_1's bytes.
+fn gemm_section(ggml: &Ggml, trials: usize) {
+    println!();
+    println!(
+        "Multi-row: weights × {BATCH} activation rows in {TILE}×{TILE} chunks, single thread, best of {}; \
+         GB/s = weight bytes / time of the whole product ({BATCH} dot products per weight row)",
+        3 * trials
+    );
+    println!();
+    println!(
+        "| matrix | layout | HCT gemm GB/s | HCT vec_dot per pair GB/s | ggml vec_dot per pair GB/s | \
+         gemm / HCT per pair | gemm / ggml per pair (time) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (row_len, rows) in [(576usize, 1536usize), (2048, 2048), (4096, 4096)] {
+        let bench = Bench::new(ggml, row_len, rows);
+        let mut rng = XorShift(0x51ce ^ row_len as u64);
+        let batch: Vec<Vec<f32>> = (0..BATCH)
+            .map(|_| (0..row_len).map(|_| rng.uniform()).collect())
+            .collect();
+        let act = |t: c_int| -> (Vec<u8>, usize) {
+            let rows: Vec<Vec<u8>> = batch
+                .iter()
+                .map(|x| ggml.quantize_activation(t, x))
+                .collect();
+            let stride = rows[0].len();
+            (rows.concat(), stride)
+        };
+        let (q8_0, q8_0_row) = act(GGML_TYPE_Q8_0);
+        let (q8_1, q8_1_row) = act(GGML_TYPE_Q8_1);
+        for case in bench.cases() {
+            let n = row_len;
+            let hct_row = case.hct_bytes.len() / rows;
+            let ggml_row = case.ggml_bytes.len() / rows;
+            let (hct_act, hct_act_row) = match case.hct.format.activation().ggml_type_id() as c_int
+            {
+                GGML_TYPE_Q8_0 => (&q8_0, q8_0_row),
+                _ => (&q8_1, q8_1_row),
+            };
+            let (ggml_act, ggml_act_row) = if case.ggml_act_type == GGML_TYPE_Q8_0 {
+                (&q8_0, q8_0_row)
+            } else {
+                (&q8_1, q8_1_row)
+            };
+            let mut out_gemm = vec![0f32; rows * BATCH];
+            let mut out_pairs = vec![0f32; rows * BATCH];
+            let mut out_ggml = vec![0f32; rows * BATCH];
+            let chunks = |f: &mut dyn FnMut(usize, usize, usize, usize)| {
+                for j0 in (0..BATCH).step_by(TILE) {
+                    for i0 in (0..rows).step_by(TILE) {
+                        f(i0, (i0 + TILE).min(rows), j0, (j0 + TILE).min(BATCH));
+                    }
+                }
+            };
+            let mut run_gemm = |out: &mut [f32]| {
+                chunks(&mut |i0, i1, j0, j1| {
+                    // SAFETY: rows i0..i1 of the matrix, activation rows j0..j1, outputs
+                    // j·rows + i inside `out`.
+                    unsafe {
+                        (case.hct.gemm)(
+                            n as c_int,
+                            out.as_mut_ptr().add(j0 * rows + i0),
+                            rows * 4,
+                            case.hct_bytes.as_ptr().add(i0 * hct_row).cast(),
+                            hct_row,
+                            hct_act.as_ptr().add(j0 * hct_act_row).cast(),
+                            hct_act_row,
+                            (i1 - i0) as i64,
+                            (j1 - j0) as i64,
+                        )
+                    }
+                })
+            };
+            let per_pair = |out: &mut [f32],
+                            vec_dot: VecDot,
+                            w: &[u8],
+                            w_row: usize,
+                            a: &[u8],
+                            a_row: usize| {
+                chunks(&mut |i0, i1, j0, j1| {
+                    for j in j0..j1 {
+                        for i in i0..i1 {
+                            // SAFETY: row i and activation row j of n elements; nrc = 1.
+                            unsafe {
+                                vec_dot(
+                                    n as c_int,
+                                    &mut out[j * rows + i],
+                                    0,
+                                    w.as_ptr().add(i * w_row).cast(),
+                                    0,
+                                    a.as_ptr().add(j * a_row).cast(),
+                                    0,
+                                    1,
+                                )
+                            };
+                        }
+                    }
+                })
+            };
+            run_gemm(&mut out_gemm);
+            per_pair(
+                &mut out_pairs,
+                case.hct.vec_dot,
+                &case.hct_bytes,
+                hct_row,
+                hct_act,
+                hct_act_row,
+            );
+            assert_eq!(
+                bits(&out_gemm),
+                bits(&out_pairs),
+                "{}: gemm and vec_dot differ",
+                case.hct.codec_id
+            );
+            // Short samples, many of them: on a shared machine the best of many short samples
+            // finds the unloaded moments.
+            let reps = (1_000_000 / case.hct_bytes.len()).max(1);
+            let time = |f: &mut dyn FnMut()| {
+                let start = Instant::now();
+                for _ in 0..reps {
+                    f();
+                }
+                start.elapsed() / reps as u32
+            };
+            let mut best = [Duration::MAX; 3];
+            for _ in 0..3 * trials {
+                best[0] = best[0].min(time(&mut || run_gemm(black_box(&mut out_gemm))));
+                best[1] = best[1].min(time(&mut || {
+                    per_pair(
+                        black_box(&mut out_pairs),
+                        case.hct.vec_dot,
+                        &case.hct_bytes,
+                        hct_row,
+                        hct_act,
+                        hct_act_row,
+                    )
+                }));
+                best[2] = best[2].min(time(&mut || {
+                    per_pair(
+                        black_box(&mut out_ggml),
+                        case.ggml_vec_dot,
+                        &case.ggml_bytes,
+                        ggml_row,
+                        ggml_act,
+                        ggml_act_row,
+                    )
+                }));
+            }
+            let gbs = |bytes: usize, t: Duration| bytes as f64 / t.as_secs_f64() / 1e9;
+            println!(
+                "| {row_len}×{rows} | {} vs ggml {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                case.hct.codec_id,
+                case.ggml_name,
+                gbs(case.hct_bytes.len(), best[0]),
+                gbs(case.hct_bytes.len(), best[1]),
+                gbs(case.ggml_bytes.len(), best[2]),
+                best[1].as_secs_f64() / best[0].as_secs_f64(),
+                best[2].as_secs_f64() / best[0].as_secs_f64(),
+            );
+        }
+    }
 }

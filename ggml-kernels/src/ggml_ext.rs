@@ -7,7 +7,11 @@
 //! - `ggml_ext_type_register(const struct ggml_type_traits *)` (ggml-base) takes block size,
 //!   bytes and `to_float` and returns the process-local slot;
 //! - `ggml_cpu_ext_type_set_traits(slot, const struct ggml_type_traits_cpu *)` (ggml-cpu)
-//!   takes `vec_dot` and `vec_dot_type`.
+//!   takes `vec_dot` and `vec_dot_type`;
+//! - `ggml_cpu_ext_type_set_gemm(slot, gemm)` (ggml-cpu) takes the multi-row kernel
+//!   ([`crate::gemm`]) that `mul_mat` then calls once per chunk instead of `vec_dot` per row
+//!   pair. Fast mode only; `HCT_PLUGIN_GEMM=0` leaves it out (for measuring the per-pair path
+//!   in the same build), and a patched ggml without the call simply keeps `vec_dot`.
 //!
 //! Two ways in:
 //! - a host application calls [`hct_ggml_register_all`] after ggml is loaded;
@@ -20,7 +24,8 @@
 //!
 //! Modes (`HCT_PLUGIN_MODE`):
 //! - `fast` (default): ggml quantizes activations to its Q8_0 blocks and calls libhct's
-//!   `vec_dot` (int4 weights · Q8_0) row by row.
+//!   multi-row kernel once per chunk of the product (or `vec_dot`, int4 weights · Q8_0, per
+//!   row pair); each output is the same bits either way.
 //! - `reference`: only `to_float` is registered; the patched ggml decodes each weight matrix
 //!   to F32 with it and multiplies through its own F32 path, so results are bit for bit those
 //!   of the same HCT file decoded to an F32 GGUF and run by stock llama.cpp.
@@ -36,6 +41,7 @@ use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use crate::gemm::GemmFn;
 use crate::registry::{for_each_codec, CodecIndex, N_CODECS};
 use crate::traits::{self, FromFloatFn, ToFloatFn, VecDotFn};
 
@@ -129,6 +135,8 @@ pub enum RegisterError {
     CpuRefused {
         codec: &'static str,
     },
+    /// `HCT_PLUGIN_GEMM` is neither `0` nor `1`.
+    BadGemmSetting(String),
     BadMode(String),
 }
 
@@ -146,7 +154,7 @@ impl std::fmt::Display for RegisterError {
             RegisterError::CpuRefused { codec } => {
                 write!(f, "ggml-cpu refused the kernels of {codec}")
             }
-            RegisterError::BadMode(m) => f.write_str(m),
+            RegisterError::BadMode(m) | RegisterError::BadGemmSetting(m) => f.write_str(m),
         }
     }
 }
@@ -156,6 +164,20 @@ impl std::fmt::Display for RegisterError {
 pub struct Registered {
     pub codec: &'static str,
     pub slot: c_int,
+    /// Whether ggml took the multi-row kernel.
+    pub gemm: bool,
+}
+
+/// `HCT_PLUGIN_GEMM`: unset or `1` → register the multi-row kernels, `0` → `vec_dot` only.
+pub fn gemm_from_env() -> Result<bool, String> {
+    match std::env::var("HCT_PLUGIN_GEMM") {
+        Err(_) => Ok(true),
+        Ok(v) => match v.trim() {
+            "" | "1" => Ok(true),
+            "0" => Ok(false),
+            other => Err(format!("HCT_PLUGIN_GEMM={other:?} is neither 0 nor 1")),
+        },
+    }
 }
 
 /// Whether the plugin registers `codec_id` with ggml: a codec with kernels here that a plugin
@@ -167,10 +189,15 @@ pub fn is_extension_codec(codec_id: &str) -> bool {
 
 /// Register every HCT codec that has a ggml block layout and no built-in ggml type. Calling
 /// it again re-registers the same names into the same slots (ggml keys them by name).
-pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>, RegisterError> {
+pub fn register_all(
+    mode: PluginMode,
+    counting: bool,
+    gemm: bool,
+) -> Result<Vec<Registered>, RegisterError> {
     type RegisterFn = unsafe extern "C" fn(*const GgmlTypeTraits) -> c_int;
     type IsExtFn = unsafe extern "C" fn(c_int) -> bool;
     type SetCpuFn = unsafe extern "C" fn(c_int, *const GgmlTypeTraitsCpu) -> bool;
+    type SetGemmFn = unsafe extern "C" fn(c_int, Option<GemmFn>) -> bool;
     let symbol = |name: &'static CStr| {
         find_symbol(name).ok_or(RegisterError::GgmlNotFound {
             symbol: name.to_str().unwrap_or("?"),
@@ -179,6 +206,8 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
     let register = symbol(c"ggml_ext_type_register")?;
     let is_ext = symbol(c"ggml_is_ext_type")?;
     let set_cpu = symbol(c"ggml_cpu_ext_type_set_traits")?;
+    // Optional: a ggml patched before the multi-row hook existed runs vec_dot per pair.
+    let set_gemm = find_symbol(c"ggml_cpu_ext_type_set_gemm");
     // SAFETY: the patch declares these symbols with exactly these C signatures.
     let (register, is_ext, set_cpu) = unsafe {
         (
@@ -232,9 +261,21 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
         if !unsafe { set_cpu(slot, &cpu) } {
             return Err(RegisterError::CpuRefused { codec: t.codec_id });
         }
+        let mut took_gemm = false;
+        if let (Some(set_gemm), PluginMode::Fast, true) = (set_gemm, mode, gemm) {
+            // SAFETY: the patch declares this symbol with this signature.
+            let set_gemm = unsafe { std::mem::transmute::<*mut c_void, SetGemmFn>(set_gemm) };
+            let kernel = if counting { counted.gemm } else { t.gemm };
+            // SAFETY: slot has vec_dot (fast mode, just set); ggml keeps the function pointer.
+            took_gemm = unsafe { set_gemm(slot, Some(kernel)) };
+            if !took_gemm {
+                return Err(RegisterError::CpuRefused { codec: t.codec_id });
+            }
+        }
         done.push(Registered {
             codec: t.codec_id,
             slot,
+            gemm: took_gemm,
         });
     }
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
@@ -253,7 +294,8 @@ pub fn register_all(mode: PluginMode, counting: bool) -> Result<Vec<Registered>,
 pub extern "C" fn hct_ggml_register_all() -> c_int {
     let result = catch_unwind(|| {
         let mode = PluginMode::from_env().map_err(RegisterError::BadMode)?;
-        register_all(mode, stats_destination().is_some())
+        let gemm = gemm_from_env().map_err(RegisterError::BadGemmSetting)?;
+        register_all(mode, stats_destination().is_some(), gemm)
     });
     match result {
         Ok(Ok(done)) => done.len() as c_int,
@@ -263,7 +305,7 @@ pub extern "C" fn hct_ggml_register_all() -> c_int {
                 RegisterError::GgmlNotFound { .. } => -1,
                 RegisterError::Refused { .. } => -2,
                 RegisterError::CpuRefused { .. } => -3,
-                RegisterError::BadMode(_) => -4,
+                RegisterError::BadMode(_) | RegisterError::BadGemmSetting(_) => -4,
             }
         }
         Err(_) => -5,
@@ -301,16 +343,16 @@ pub fn stats_json() -> String {
         .enumerate()
         .filter(|(_, t)| is_extension_codec(t.codec_id));
     for (i, t) in extension_codecs {
-        let slot = state
-            .registered
-            .iter()
-            .find(|r| r.codec == t.codec_id)
-            .map_or("null".to_string(), |r| r.slot.to_string());
+        let registered = state.registered.iter().find(|r| r.codec == t.codec_id);
+        let slot = registered.map_or("null".to_string(), |r| r.slot.to_string());
+        let gemm = registered.is_some_and(|r| r.gemm);
         codecs.push(format!(
-            "\"{}\":{{\"slot\":{slot},\"vec_dot_calls\":{},\"vec_dot_elements\":{},\"to_float_calls\":{},\"to_float_elements\":{}}}",
+            "\"{}\":{{\"slot\":{slot},\"gemm\":{gemm},\"vec_dot_calls\":{},\"vec_dot_elements\":{},\"gemm_calls\":{},\"gemm_dots\":{},\"to_float_calls\":{},\"to_float_elements\":{}}}",
             t.codec_id,
             totals.vec_dot_calls[i],
             totals.vec_dot_elements[i],
+            totals.gemm_calls[i],
+            totals.gemm_dots[i],
             totals.to_float_calls[i],
             totals.to_float_elements[i]
         ));
@@ -339,6 +381,7 @@ struct Counted {
     c_name: &'static CStr,
     to_float: ToFloatFn,
     vec_dot: VecDotFn,
+    gemm: GemmFn,
 }
 
 /// Per thread, so counting never makes two threads write one cache line. Indexed like the
@@ -346,6 +389,9 @@ struct Counted {
 struct Counts<T> {
     vec_dot_calls: [T; N_CODECS],
     vec_dot_elements: [T; N_CODECS],
+    /// Multi-row calls, and the dot products (row pairs) they computed.
+    gemm_calls: [T; N_CODECS],
+    gemm_dots: [T; N_CODECS],
     to_float_calls: [T; N_CODECS],
     to_float_elements: [T; N_CODECS],
 }
@@ -355,6 +401,8 @@ impl Counts<u64> {
         let mut out = Counts {
             vec_dot_calls: [0; N_CODECS],
             vec_dot_elements: [0; N_CODECS],
+            gemm_calls: [0; N_CODECS],
+            gemm_dots: [0; N_CODECS],
             to_float_calls: [0; N_CODECS],
             to_float_elements: [0; N_CODECS],
         };
@@ -363,6 +411,8 @@ impl Counts<u64> {
             for i in 0..N_CODECS {
                 out.vec_dot_calls[i] += t.vec_dot_calls[i].load(Ordering::Relaxed);
                 out.vec_dot_elements[i] += t.vec_dot_elements[i].load(Ordering::Relaxed);
+                out.gemm_calls[i] += t.gemm_calls[i].load(Ordering::Relaxed);
+                out.gemm_dots[i] += t.gemm_dots[i].load(Ordering::Relaxed);
                 out.to_float_calls[i] += t.to_float_calls[i].load(Ordering::Relaxed);
                 out.to_float_elements[i] += t.to_float_elements[i].load(Ordering::Relaxed);
             }
@@ -378,6 +428,8 @@ thread_local! {
         let counts: &'static Counts<AtomicU64> = Box::leak(Box::new(Counts {
             vec_dot_calls: std::array::from_fn(|_| AtomicU64::new(0)),
             vec_dot_elements: std::array::from_fn(|_| AtomicU64::new(0)),
+            gemm_calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            gemm_dots: std::array::from_fn(|_| AtomicU64::new(0)),
             to_float_calls: std::array::from_fn(|_| AtomicU64::new(0)),
             to_float_elements: std::array::from_fn(|_| AtomicU64::new(0)),
         }));
@@ -431,6 +483,33 @@ unsafe extern "C" fn counted_vec_dot<const C: usize>(
     unsafe { (traits::all_traits()[C].vec_dot)(n, s, bs, x, bx, y, by, nrc) }
 }
 
+/// The multi-row entry of registry entry `C` on the active backend, counted.
+///
+/// # Safety
+/// The multi-row contract (see [`crate::gemm`]).
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn counted_gemm<const C: usize>(
+    n: c_int,
+    s: *mut f32,
+    bs: usize,
+    x: *const c_void,
+    bx: usize,
+    y: *const c_void,
+    by: usize,
+    nr: i64,
+    nc: i64,
+) {
+    let _ = MINE.try_with(|c| {
+        bump(&c.gemm_calls[C], 1);
+        bump(
+            &c.gemm_dots[C],
+            (nr.max(0) as u64).saturating_mul(nc.max(0) as u64),
+        );
+    });
+    // SAFETY: forwarded caller contract.
+    unsafe { (traits::all_traits()[C].gemm)(n, s, bs, x, bx, y, by, nr, nc) }
+}
+
 macro_rules! counted_entries {
     (; $($id:ident => $format:ident,)*) => {
         [$(Counted {
@@ -440,6 +519,7 @@ macro_rules! counted_entries {
             },
             to_float: counted_to_float::<{ CodecIndex::$id as usize }>,
             vec_dot: counted_vec_dot::<{ CodecIndex::$id as usize }>,
+            gemm: counted_gemm::<{ CodecIndex::$id as usize }>,
         },)*]
     };
 }
@@ -604,7 +684,30 @@ mod tests {
                 (counted.to_float)(x.as_ptr().cast(), fb.as_mut_ptr(), n as i64);
             }
             assert_eq!(fa, fb);
+            let mut g = [0.0f32; 1];
+            // SAFETY: one weight row, one activation row, one output.
+            unsafe {
+                (counted.gemm)(
+                    n as c_int,
+                    g.as_mut_ptr(),
+                    4,
+                    x.as_ptr().cast(),
+                    0,
+                    y.as_ptr().cast(),
+                    0,
+                    1,
+                    1,
+                );
+            }
+            assert_eq!(
+                g[0].to_bits(),
+                a.to_bits(),
+                "{}: gemm of one pair is its vec_dot",
+                t.codec_id
+            );
             let after = Counts::sum();
+            assert!(after.gemm_calls[i] > before.gemm_calls[i]);
+            assert!(after.gemm_dots[i] > before.gemm_dots[i]);
             // Other tests may run on other threads, so only this thread's share is exact;
             // at least these calls were counted.
             assert!(after.vec_dot_calls[i] > before.vec_dot_calls[i]);
@@ -622,7 +725,7 @@ mod tests {
     #[test]
     fn without_a_patched_ggml_registration_says_so() {
         // The test binary has no ggml in it.
-        let err = register_all(PluginMode::Fast, false).unwrap_err();
+        let err = register_all(PluginMode::Fast, false, true).unwrap_err();
         assert_eq!(
             err,
             RegisterError::GgmlNotFound {

@@ -102,6 +102,7 @@ macro_rules! weight_formats {
                     to_float: $to_float,
                     vec_dot: $vec_dot,
                     raw_dot: None,
+                    gemm: None,
                 },)*]);
         }
     };

@@ -15,6 +15,9 @@
 //! - [`quantize`]: f32 → Q8_0 / Q8_1 activation rows, ggml's reference rounding.
 //! - [`traits`]: one [`traits::CodecTraits`] record per codec id, with `extern "C"` entry
 //!   points in ggml's signatures.
+//! - [`gemm`]: the multi-row entry (a block of weight rows times a block of activation
+//!   rows in one call), every output bit for bit its `vec_dot`; hand-written kernels where an
+//!   ISA has them, a tiled loop over the row-pair kernel for every other layout.
 //! - [`capi`]: the C ABI (`include/hct.h`): containers opened over mmap, tensors listed,
 //!   verified and decoded, and the traits records looked up by codec id.
 //! - [`ggml_ext`]: registration of HCT's codecs as extension types in a patched ggml
@@ -26,6 +29,7 @@
 
 pub mod capi;
 pub mod fp16;
+pub mod gemm;
 pub mod ggml_ext;
 pub mod kernels;
 pub mod layout;

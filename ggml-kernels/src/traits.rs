@@ -69,6 +69,8 @@ pub struct CodecTraits {
     pub nrows: u32,
     pub to_float: ToFloatFn,
     pub vec_dot: VecDotFn,
+    /// Blocks of `vec_dot`s in one call, each output equal to its `vec_dot` ([`crate::gemm`]).
+    pub gemm: crate::gemm::GemmFn,
     /// f32 → `vec_dot_type` blocks with ggml's reference rounding ([`crate::quantize`]).
     pub from_float_activation: FromFloatFn,
 }
@@ -130,6 +132,7 @@ pub(crate) const fn traits_record<I: IsaKernels, const F: usize>(
         nrows: 1,
         to_float: to_float_c::<I, F>,
         vec_dot: vec_dot_c::<I, F>,
+        gemm: crate::gemm::gemm_c::<I, F>,
         from_float_activation: match activation {
             ActivationFormat::Q8_0 => from_float_q8_0,
             ActivationFormat::Q8_1 => from_float_q8_1,
@@ -177,7 +180,11 @@ unsafe extern "C" fn vec_dot_c<I: IsaKernels, const F: usize>(
 /// # Safety
 /// The CPU runs `I`; `xp` and `yp` point at whole rows of `n` elements (`n % 32 == 0`).
 #[inline(always)]
-unsafe fn raw_dot<I: IsaKernels, const F: usize>(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+pub(crate) unsafe fn raw_dot<I: IsaKernels, const F: usize>(
+    n: usize,
+    xp: *const u8,
+    yp: *const u8,
+) -> f32 {
     if let Some(kernel) = const { I::TABLE.get(WeightFormat::ALL[F]).raw_dot } {
         // SAFETY: forwarded caller contract.
         return unsafe { kernel(n, xp, yp) };

@@ -502,42 +502,73 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
     let activation_blocks = present.min(LANES) / 2;
     let mut isums = [_mm256_setzero_si256(); 4];
     let mut asums = [_mm256_setzero_si256(); 4];
-    // Bytes 0..16 of each group pair: the first group's (d, m) in word 0, the second's in
-    // word 3; zero for absent pairs.
+    // Zero for absent pairs.
     let mut pair_heads = [_mm_setzero_ps(); 4];
     // The four activation scales, block k's fp16 bits at bits 16k.
     let mut dy_bits = 0u64;
+    for k in 0..activation_blocks {
+        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present.
+        let ((head, q), a, dy) = unsafe {
+            let yb = yp.add((first_activation + k) * Q8_0_BLOCK_BYTES);
+            (
+                g16_pair(xp.add((base + 2 * k) * BLOCK)),
+                _mm256_loadu_si256(yb.add(2).cast()),
+                yb.cast::<u16>().read_unaligned(),
+            )
+        };
+        pair_heads[k] = head;
+        dy_bits |= u64::from(dy) << (16 * k);
+        isums[k] = dot_u4_i8(q, a);
+        asums[k] = sum_i8(a);
+    }
+    let isum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&isums));
+    let asum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&asums));
+    let (dx, mx) = g16_scales(&pair_heads);
+    // Groups 2k and 2k + 1 both meet block k: lanes k and 4 + k.
+    let dy = _mm256_cvtph_ps(_mm_set1_epi64x(dy_bits as i64));
+    int4_term(dx, mx, dy, isum, asum)
+}
+
+/// One g16 group pair (groups 2k and 2k + 1 of a row, 24 bytes at `first`): its first 16
+/// bytes as four words (the first group's (d, m) in word 0, the second's in word 3), and its
+/// 32 codes in activation order (group 2k's low then high nibbles, then group 2k + 1's).
+///
+/// # Safety
+/// The 24 bytes at `first` must be readable.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) unsafe fn g16_pair(first: *const u8) -> (__m128, __m256i) {
+    const BLOCK: usize = int4_block_bytes(16);
     // Per 128-bit lane: one group's eight nibble bytes, twice; the second copy is shifted
     // down by 4 (64-bit lane counts), which puts low then high nibbles in element order.
     let twice = _mm256_setr_epi8(
         4, 5, 6, 7, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11, //
         8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15,
     );
-    let nibble_shift = _mm256_setr_epi64x(0, 4, 0, 4);
-    let low_nibbles_256 = _mm256_set1_epi8(0x0F);
-    for k in 0..activation_blocks {
-        // SAFETY: groups base + 2k, base + 2k + 1 and block base / 2 + k are present. The
-        // low lane reads group 2k's whole block and group 2k + 1's scales; the high lane
-        // the last 4 nibble bytes of group 2k and group 2k + 1's whole block: both inside
-        // the two groups.
-        let (head, group_pair, a, dy) = unsafe {
-            let first = xp.add((base + 2 * k) * BLOCK);
-            let head = _mm_loadu_si128(first.cast());
-            let pair = _mm256_set_m128i(_mm_loadu_si128(first.add(BLOCK - 4).cast()), head);
-            let yb = yp.add((first_activation + k) * Q8_0_BLOCK_BYTES);
-            let a = _mm256_loadu_si256(yb.add(2).cast());
-            let dy = yb.cast::<u16>().read_unaligned();
-            (head, _mm256_shuffle_epi8(pair, twice), a, dy)
-        };
-        pair_heads[k] = _mm_castsi128_ps(head);
-        dy_bits |= u64::from(dy) << (16 * k);
-        // Activation order: group 2k's low then high nibbles, then group 2k + 1's.
-        let q = _mm256_and_si256(_mm256_srlv_epi64(group_pair, nibble_shift), low_nibbles_256);
-        isums[k] = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1));
-        asums[k] = sum_i8(a);
-    }
-    let isum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&isums));
-    let asum = _mm256_cvtepi32_ps(sum_each_half_of_four_unordered(&asums));
+    // SAFETY: the low lane reads group 2k's whole block and group 2k + 1's scales; the high
+    // lane the last 4 nibble bytes of group 2k and group 2k + 1's whole block.
+    let (head, pair) = unsafe {
+        let head = _mm_loadu_si128(first.cast());
+        (
+            head,
+            _mm256_set_m128i(_mm_loadu_si128(first.add(BLOCK - 4).cast()), head),
+        )
+    };
+    let q = _mm256_and_si256(
+        _mm256_srlv_epi64(
+            _mm256_shuffle_epi8(pair, twice),
+            _mm256_setr_epi64x(0, 4, 0, 4),
+        ),
+        _mm256_set1_epi8(0x0F),
+    );
+    (_mm_castsi128_ps(head), q)
+}
+
+/// The widened (d, m) of a g16 step's eight groups in the lane order
+/// [0, 2, 4, 6, 1, 3, 5, 7], from the heads of its four pairs ([`g16_pair`]).
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+pub(super) unsafe fn g16_scales(pair_heads: &[__m128; 4]) -> (__m256, __m256) {
     // (d, m) words of groups 0..4 and 4..8: words 0 and 3 of each pair head.
     let heads_01 = _mm_shuffle_ps(pair_heads[0], pair_heads[1], 0b11_00_11_00);
     let heads_23 = _mm_shuffle_ps(pair_heads[2], pair_heads[3], 0b11_00_11_00);
@@ -554,11 +585,10 @@ unsafe fn terms_int4_g16_q8_0(xp: *const u8, yp: *const u8, base: usize, present
         _mm256_shuffle_epi8(words, gather),
         _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
     );
-    let dx = _mm256_cvtph_ps(_mm256_castsi256_si128(ordered));
-    let mx = _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1));
-    // Groups 2k and 2k + 1 both meet block k: lanes k and 4 + k.
-    let dy = _mm256_cvtph_ps(_mm_set1_epi64x(dy_bits as i64));
-    int4_term(dx, mx, dy, isum, asum)
+    (
+        _mm256_cvtph_ps(_mm256_castsi256_si128(ordered)),
+        _mm256_cvtph_ps(_mm256_extracti128_si256(ordered, 1)),
+    )
 }
 
 /// int4 g8 · Q8_0: lane k is the int4 term of group base + k. Eight g8 groups are two
@@ -686,7 +716,13 @@ unsafe fn affine_eight(q: __m128i, d: __m256, m: __m256) -> __m256 {
 /// The int4 term of the reference, `(dx·dy)·isum + (mx·dy)·asum`, lane-wise.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn int4_term(dx: __m256, mx: __m256, dy: __m256, isum: __m256, asum: __m256) -> __m256 {
+pub(super) unsafe fn int4_term(
+    dx: __m256,
+    mx: __m256,
+    dy: __m256,
+    isum: __m256,
+    asum: __m256,
+) -> __m256 {
     _mm256_add_ps(
         _mm256_mul_ps(_mm256_mul_ps(dx, dy), isum),
         _mm256_mul_ps(_mm256_mul_ps(mx, dy), asum),
@@ -696,7 +732,7 @@ unsafe fn int4_term(dx: __m256, mx: __m256, dy: __m256, isum: __m256, asum: __m2
 /// `acc + terms` in lanes 0..present, `acc` unchanged in the others.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
+pub(super) unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
     let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     let present = _mm256_cmpgt_epi32(_mm256_set1_epi32(present as i32), lane);
     _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
@@ -707,7 +743,7 @@ unsafe fn add_present(acc: __m256, terms: __m256, present: usize) -> __m256 {
 /// others.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn add_present_by_pairs(acc: __m256, terms: __m256, pairs: usize) -> __m256 {
+pub(super) unsafe fn add_present_by_pairs(acc: __m256, terms: __m256, pairs: usize) -> __m256 {
     let pair = _mm256_setr_epi32(0, 1, 2, 3, 0, 1, 2, 3);
     let present = _mm256_cmpgt_epi32(_mm256_set1_epi32(pairs as i32), pair);
     _mm256_blendv_ps(acc, _mm256_add_ps(acc, terms), _mm256_castsi256_ps(present))
@@ -717,7 +753,7 @@ unsafe fn add_present_by_pairs(acc: __m256, terms: __m256, pairs: usize) -> __m2
 /// leaving the registers: the same additions, operands in the same order.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn reduce_lanes(acc: __m256) -> f32 {
+pub(super) unsafe fn reduce_lanes(acc: __m256) -> f32 {
     // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
     let quads = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7), …]
@@ -738,7 +774,7 @@ unsafe fn broadcast_f16(bits: u16) -> __m256 {
 /// The 2 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn load_f16x8_strided(p: *const u8, stride: usize, present: usize) -> __m256 {
+pub(super) unsafe fn load_f16x8_strided(p: *const u8, stride: usize, present: usize) -> __m256 {
     let h = |k: usize| {
         if k < present {
             // SAFETY: the caller guarantees each read for k < present.
@@ -766,7 +802,11 @@ unsafe fn load_f16x8_strided(p: *const u8, stride: usize, present: usize) -> __m
 /// The 4 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "avx2,f16c")]
 #[inline]
-unsafe fn load_f16_pairs_x8(p: *const u8, stride: usize, present: usize) -> (__m256, __m256) {
+pub(super) unsafe fn load_f16_pairs_x8(
+    p: *const u8,
+    stride: usize,
+    present: usize,
+) -> (__m256, __m256) {
     let w = |k: usize| {
         if k < present {
             // SAFETY: the caller guarantees each read for k < present.
@@ -833,14 +873,14 @@ unsafe fn load_nibbles_and_activations(
 /// sums (`maddubs` pair sums are at most 2·15·128, far from i16 saturation).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn dot_u4_i8(q: __m256i, a: __m256i) -> __m256i {
+pub(super) unsafe fn dot_u4_i8(q: __m256i, a: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), _mm256_set1_epi16(1))
 }
 
 /// Σ a over 32 signed bytes as eight exact i32 partial sums (four bytes each).
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn sum_i8(a: __m256i) -> __m256i {
+pub(super) unsafe fn sum_i8(a: __m256i) -> __m256i {
     _mm256_madd_epi16(
         _mm256_maddubs_epi16(_mm256_set1_epi8(1), a),
         _mm256_set1_epi16(1),
@@ -934,7 +974,7 @@ unsafe fn isum_q8_0_q8_0(xb: *const u8, yb: *const u8) -> __m256i {
 /// Lane k of the result is the sum of all eight lanes of `v[k]`.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn sum_each_of_eight(v: &[__m256i; 8]) -> __m256i {
+pub(super) unsafe fn sum_each_of_eight(v: &[__m256i; 8]) -> __m256i {
     let h01 = _mm256_hadd_epi32(v[0], v[1]);
     let h23 = _mm256_hadd_epi32(v[2], v[3]);
     let h45 = _mm256_hadd_epi32(v[4], v[5]);
@@ -952,7 +992,7 @@ unsafe fn sum_each_of_eight(v: &[__m256i; 8]) -> __m256i {
 /// [0, 2, 4, 6, 1, 3, 5, 7], units numbered 2k, 2k + 1.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn sum_each_half_of_four_unordered(v: &[__m256i; 4]) -> __m256i {
+pub(super) unsafe fn sum_each_half_of_four_unordered(v: &[__m256i; 4]) -> __m256i {
     _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]))
 }
 
@@ -1021,4 +1061,6 @@ pub(crate) const KERNELS: KernelTable = {
         .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, Some(dot_int4_g8_q8_0))
         .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, Some(dot_int4_g16_q8_0))
         .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, Some(dot_int4_g32_q8_0))
+        .with_gemm(Int4G16, super::avx2_gemm::gemm_int4_g16)
+        .with_gemm(Int4G32, super::avx2_gemm::gemm_int4_g32)
 };

@@ -17,8 +17,14 @@ pub mod iq4_nl;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 
+#[cfg(target_arch = "x86_64")]
+pub mod avx2_gemm;
+
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
+
+#[cfg(target_arch = "aarch64")]
+pub mod neon_gemm;
 
 use crate::layout::{KernelError, WeightFormat};
 
@@ -41,6 +47,29 @@ pub type VecDotKernel = unsafe fn(n: usize, x: &[u8], y: &[u8]) -> Result<f32, K
 /// The CPU must run the kernel's ISA; `x` and `y` point at whole rows of `n` elements.
 pub type RawDotKernel = unsafe fn(n: usize, x: *const u8, y: *const u8) -> f32;
 
+/// A block of dot products after the C entry point's checks ([`crate::gemm`]): output
+/// `s[j·bs + i]` is the `vec_dot` of weight row `i` and activation row `j`, bit for bit.
+///
+/// # Safety
+/// The CPU must run the kernel's ISA; the arguments must hold [`GemmArgs`]' contract.
+pub type GemmKernel = unsafe fn(args: &GemmArgs);
+
+/// The operands of a [`GemmKernel`]: `nr` weight rows of `n` elements at `x + i·bx` (bytes),
+/// `nc` activation rows at `y + j·by`, and the outputs at `s + j·bs + i` (floats). `n` is a
+/// multiple of 32, every pointer non-null, `s` aligned, and the rows and outputs exist.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmArgs {
+    pub n: usize,
+    pub x: *const u8,
+    pub bx: usize,
+    pub y: *const u8,
+    pub by: usize,
+    pub s: *mut f32,
+    pub bs: usize,
+    pub nr: usize,
+    pub nc: usize,
+}
+
 /// One layout's kernels on one ISA.
 #[derive(Clone, Copy)]
 pub struct FormatKernels {
@@ -48,6 +77,9 @@ pub struct FormatKernels {
     pub vec_dot: VecDotKernel,
     /// `None`: the C entry point makes the row slices and calls `vec_dot`.
     pub raw_dot: Option<RawDotKernel>,
+    /// `None`: blocks of dot products run the row-pair kernel in a tiled loop
+    /// ([`crate::gemm`]), which every layout gets without writing anything.
+    pub gemm: Option<GemmKernel>,
 }
 
 /// Every layout's kernels on one ISA, indexed by [`WeightFormat`].
@@ -85,6 +117,17 @@ impl KernelTable {
     ) -> KernelTable {
         self.formats[format as usize].vec_dot = kernel;
         self.formats[format as usize].raw_dot = raw;
+        self
+    }
+
+    /// This table with a multi-row kernel for `format`, which must equal its `vec_dot` on
+    /// every row pair, bit for bit.
+    pub(crate) const fn with_gemm(
+        mut self,
+        format: WeightFormat,
+        kernel: GemmKernel,
+    ) -> KernelTable {
+        self.formats[format as usize].gemm = Some(kernel);
         self
     }
 }

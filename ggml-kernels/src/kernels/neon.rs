@@ -590,7 +590,7 @@ unsafe fn store_16_scaled(out: *mut f32, q: int8x16_t, d: float32x4_t) {
 /// The int4 term of the reference, `(dx·dy)·isum + (mx·dy)·asum`, lane-wise.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn int4_term(
+pub(super) unsafe fn int4_term(
     dx: float32x4_t,
     mx: float32x4_t,
     dy: float32x4_t,
@@ -606,7 +606,11 @@ unsafe fn int4_term(
 /// `acc + terms` in lanes 0..present, `acc` unchanged in the others.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn add_present(acc: float32x4_t, terms: float32x4_t, present: usize) -> float32x4_t {
+pub(super) unsafe fn add_present(
+    acc: float32x4_t,
+    terms: float32x4_t,
+    present: usize,
+) -> float32x4_t {
     let lanes = [0u32, 1, 2, 3];
     // SAFETY: `lanes` holds four u32.
     let lane = unsafe { vld1q_u32(lanes.as_ptr()) };
@@ -618,7 +622,7 @@ unsafe fn add_present(acc: float32x4_t, terms: float32x4_t, present: usize) -> f
 /// leaving the registers: the same additions, operands in the same order.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn reduce_lanes(acc: [float32x4_t; 2]) -> f32 {
+pub(super) unsafe fn reduce_lanes(acc: [float32x4_t; 2]) -> f32 {
     // [l0 + l4, l1 + l5, l2 + l6, l3 + l7]
     let quads = vaddq_f32(acc[0], acc[1]);
     // [(l0 + l4) + (l2 + l6), (l1 + l5) + (l3 + l7)]
@@ -645,7 +649,7 @@ unsafe fn widen_f16x4_bits(bits: uint16x4_t) -> float32x4_t {
 
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn widen_f16x4(bits: [u16; 4]) -> float32x4_t {
+pub(super) unsafe fn widen_f16x4(bits: [u16; 4]) -> float32x4_t {
     // SAFETY: `bits` holds four u16.
     widen_f16x4_bits(unsafe { vld1_u16(bits.as_ptr()) })
 }
@@ -663,7 +667,11 @@ unsafe fn broadcast_f16(bits: u16) -> float32x4_t {
 /// The 2 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn load_f16x4_strided(p: *const u8, stride: usize, present: usize) -> float32x4_t {
+pub(super) unsafe fn load_f16x4_strided(
+    p: *const u8,
+    stride: usize,
+    present: usize,
+) -> float32x4_t {
     let h = |k: usize| {
         if k < present {
             // SAFETY: the caller guarantees each read for k < present.
@@ -682,7 +690,7 @@ unsafe fn load_f16x4_strided(p: *const u8, stride: usize, present: usize) -> flo
 /// The 4 bytes at each of those addresses, k < `present`, must be readable.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn load_f16_pairs_x4(
+pub(super) unsafe fn load_f16_pairs_x4(
     p: *const u8,
     stride: usize,
     present: usize,
@@ -708,7 +716,7 @@ unsafe fn load_f16_pairs_x4(
 /// (elements 16..32), as signed bytes 0..=15.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn split_nibbles(qs: uint8x16_t) -> (int8x16_t, int8x16_t) {
+pub(super) unsafe fn split_nibbles(qs: uint8x16_t) -> (int8x16_t, int8x16_t) {
     (
         vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0x0F))),
         vreinterpretq_s8_u8(vshrq_n_u8::<4>(qs)),
@@ -719,7 +727,12 @@ unsafe fn split_nibbles(qs: uint8x16_t) -> (int8x16_t, int8x16_t) {
 /// partial sums, for |q| ≤ 15 (four products of at most 15·128 per i16 lane).
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn dot_i8x32_small(lo: int8x16_t, hi: int8x16_t, a0: int8x16_t, a1: int8x16_t) -> int32x4_t {
+pub(super) unsafe fn dot_i8x32_small(
+    lo: int8x16_t,
+    hi: int8x16_t,
+    a0: int8x16_t,
+    a1: int8x16_t,
+) -> int32x4_t {
     let p = vmull_s8(vget_low_s8(lo), vget_low_s8(a0));
     let p = vmlal_high_s8(p, lo, a0);
     let p = vmlal_s8(p, vget_low_s8(hi), vget_low_s8(a1));
@@ -729,7 +742,7 @@ unsafe fn dot_i8x32_small(lo: int8x16_t, hi: int8x16_t, a0: int8x16_t, a1: int8x
 /// Lane k of the result is the sum of all four lanes of `v[k]`.
 #[target_feature(enable = "neon")]
 #[inline]
-unsafe fn sum_each_of_four(v: &[int32x4_t]) -> int32x4_t {
+pub(super) unsafe fn sum_each_of_four(v: &[int32x4_t]) -> int32x4_t {
     vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3]))
 }
 
@@ -786,4 +799,6 @@ pub(crate) const KERNELS: KernelTable = {
         .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, None)
         .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, None)
         .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, None)
+        .with_gemm(Int4G16, super::neon_gemm::gemm_int4_g16)
+        .with_gemm(Int4G32, super::neon_gemm::gemm_int4_g32)
 };
