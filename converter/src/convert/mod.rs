@@ -91,6 +91,11 @@ pub struct Args {
     /// Like --target-bpw, with a limit on the whole output file in bytes instead.
     #[arg(long, value_name = "BYTES", conflicts_with = "codec")]
     max_size: Option<u64>,
+    /// Codec for the weight matrices whose rows --codec cannot store (e.g. ternary codecs
+    /// need rows of whole 256-element blocks); without it such a matrix fails the
+    /// conversion. Each tensor that takes it is listed with the reason.
+    #[arg(long, value_name = "ID", requires = "codec")]
+    fallback_codec: Option<String>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -119,6 +124,9 @@ pub struct TensorReport {
     /// Why the default policy kept this weight matrix at source precision under --codec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_because: Option<&'static str>,
+    /// Why this weight matrix took --fallback-codec instead of --codec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_because: Option<&'static str>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -144,7 +152,8 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut plan = match budget_target {
         Some(_) => plan::Plan::for_budget(&a.keep, &a.codec_for),
-        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for),
+        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for)
+            .and_then(|p| p.with_fallback(a.fallback_codec.clone())),
     }
     .map_err(exit::usage)?;
     if to != Format::Hct
@@ -326,6 +335,9 @@ fn summarize(
             "kept_at_source_precision": kept.iter().map(|r| json!({
                 "name": r.name, "codec": r.codec, "reason": r.kept_because,
             })).collect::<Vec<_>>(),
+            "fell_back": reports.iter().filter(|r| r.fallback_because.is_some()).map(|r| json!({
+                "name": r.name, "codec": r.codec, "reason": r.fallback_because,
+            })).collect::<Vec<_>>(),
             "bytes_in": bytes_in, "file_bytes": file_bytes, "elements": elements,
             "bits_per_weight_whole_file": bpw_file,
             "bits_per_weight_re_encoded": bpw_q,
@@ -351,6 +363,10 @@ fn summarize(
     for r in &kept {
         let why = r.kept_because.expect("filtered on kept_because");
         println!("  {:40} kept at {}: {why}", r.name, r.codec);
+    }
+    for r in reports.iter().filter(|r| r.fallback_because.is_some()) {
+        let why = r.fallback_because.expect("filtered on fallback_because");
+        println!("  {:40} took {}: {why}", r.name, r.codec);
     }
     if let Some(b) = budget {
         println!("size budget: {:?}; error estimate Σ normalized squared error (sampled rows) per codec:", b.target);

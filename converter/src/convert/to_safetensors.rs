@@ -127,6 +127,7 @@ pub fn write_safetensors(
             elements,
             quality: None,
             kept_because: None,
+            fallback_because: None,
         });
         lazies.push(Lazy {
             t,
