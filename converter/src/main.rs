@@ -7,6 +7,7 @@ mod hf_export;
 mod llama_gguf;
 mod output;
 mod plugin_gguf;
+mod profiles;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,6 +39,7 @@ enum Command {
     Validate(cmd::check::ValidateArgs),
     Verify(cmd::check::VerifyArgs),
     Codecs(cmd::codecs::Args),
+    Profiles(cmd::profiles::Args),
 }
 
 /// An error that carries its own exit code (for failures that are not a file's fault).
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => cmd::check::validate(a),
         Command::Verify(a) => cmd::check::verify(a),
         Command::Codecs(a) => cmd::codecs::run(a),
+        Command::Profiles(a) => cmd::profiles::run(a),
     });
     match result {
         Ok(Ok(())) => ExitCode::from(exit::OK),

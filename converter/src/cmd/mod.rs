@@ -1,3 +1,4 @@
 pub mod check;
 pub mod codecs;
 pub mod inspect;
+pub mod profiles;

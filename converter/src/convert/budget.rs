@@ -193,7 +193,8 @@ pub fn allocate(
                 at_floors as f64 * 8.0 / elements as f64
             ),
             Target::MaxFileBytes(_) => format!(
-                "the smallest choice (every matrix at its floor) needs {at_floors} bytes of payload plus about {header_bytes} of header and alignment"
+                "the smallest choice (every matrix at its floor) needs {at_floors} bytes of payload plus about {header_bytes} of header and alignment, {} bytes more than the budget allows",
+                at_floors - budget_total
             ),
         };
         bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");

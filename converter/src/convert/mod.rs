@@ -93,6 +93,15 @@ pub struct Args {
     /// Like --target-bpw, with a limit on the whole output file in bytes instead.
     #[arg(long, value_name = "BYTES", conflicts_with = "codec")]
     max_size: Option<u64>,
+    /// Fit a device profile (`hct profiles`): the profile's memory less the model's KV cache
+    /// at the profile's context length becomes the --max-size of the weights.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["codec", "target_bpw", "max_size"])]
+    profile: Option<String>,
+    /// Codec for the weight matrices whose rows --codec cannot store (e.g. ternary codecs
+    /// need rows of whole 256-element blocks); without it such a matrix fails the
+    /// conversion. Each tensor that takes it is listed with the reason.
+    #[arg(long, value_name = "ID", requires = "codec")]
+    fallback_codec: Option<String>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -122,6 +131,9 @@ pub struct TensorReport {
     /// Why the default policy kept this weight matrix at source precision under --codec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_because: Option<&'static str>,
+    /// Why this weight matrix took --fallback-codec instead of --codec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_because: Option<&'static str>,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -140,14 +152,23 @@ pub fn run(a: Args) -> Result<()> {
         Some(f) => f,
         None => detect(&a.output).map_err(exit::usage)?,
     };
-    let budget_target = match (a.target_bpw, a.max_size) {
+    let profile = match &a.profile {
+        Some(name) => Some(crate::profiles::find(name).map_err(exit::usage)?),
+        None => None,
+    };
+    let mut budget_target = match (a.target_bpw, a.max_size) {
         (Some(b), _) => Some(budget::Target::BitsPerWeight(b)),
         (None, Some(m)) => Some(budget::Target::MaxFileBytes(m)),
         (None, None) => None,
     };
+    // A profile's weight budget depends on the model (its KV cache); set once it is open.
+    if profile.is_some() {
+        budget_target = Some(budget::Target::MaxFileBytes(0));
+    }
     let mut plan = match budget_target {
         Some(_) => plan::Plan::for_budget(&a.keep, &a.codec_for),
-        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for),
+        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for)
+            .and_then(|p| p.with_fallback(a.fallback_codec.clone())),
     }
     .map_err(exit::usage)?;
     if to != Format::Hct
@@ -181,11 +202,25 @@ pub fn run(a: Args) -> Result<()> {
     }
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
+    let fit = match &profile {
+        Some(p) => {
+            let fit = crate::profiles::fit(p, &src.metadata()?)?;
+            budget_target = Some(budget::Target::MaxFileBytes(fit.weights_budget_bytes));
+            Some(fit)
+        }
+        None => None,
+    };
     let allocation = match budget_target {
         Some(target) => {
             let tensors = src.tensors();
             let header = header_bound(&src, &tensors)?;
-            let alloc = budget::allocate(&tensors, &plan, target, header)?;
+            let alloc = budget::allocate(&tensors, &plan, target, header).map_err(|e| match &fit {
+                Some(f) => e.context(format!(
+                    "profile {}: {} bytes less a KV cache of {} bytes leave {} bytes for the weights",
+                    f.profile.name, f.profile.memory_bytes, f.kv_cache_bytes, f.weights_budget_bytes
+                )),
+                None => e,
+            })?;
             if alloc.decisions.is_empty() {
                 bail!("no weight matrix has rows the budget codecs can store (multiples of 32 elements)");
             }
@@ -225,7 +260,15 @@ pub fn run(a: Args) -> Result<()> {
     };
     progress.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    summarize(&a, from, to, &reports, secs, allocation.as_ref())
+    summarize(
+        &a,
+        from,
+        to,
+        &reports,
+        secs,
+        allocation.as_ref(),
+        fit.as_ref(),
+    )
 }
 
 /// An upper bound on everything but the payloads in the HCT file `src` becomes: the
@@ -317,6 +360,7 @@ fn summarize(
     reports: &[TensorReport],
     secs: f64,
     budget: Option<&budget::Allocation>,
+    fit: Option<&crate::profiles::Fit>,
 ) -> Result<()> {
     if let Some(budget::Target::MaxFileBytes(max)) = budget.map(|b| b.target) {
         let size = std::fs::metadata(&a.output)?.len();
@@ -354,11 +398,15 @@ fn summarize(
             "kept_at_source_precision": kept.iter().map(|r| json!({
                 "name": r.name, "codec": r.codec, "reason": r.kept_because,
             })).collect::<Vec<_>>(),
+            "fell_back": reports.iter().filter(|r| r.fallback_because.is_some()).map(|r| json!({
+                "name": r.name, "codec": r.codec, "reason": r.fallback_because,
+            })).collect::<Vec<_>>(),
             "bytes_in": bytes_in, "file_bytes": file_bytes, "elements": elements,
             "bits_per_weight_whole_file": bpw_file,
             "bits_per_weight_re_encoded": bpw_q,
             "seconds": secs, "input_gb_per_s": bytes_in as f64 / secs / 1e9,
             "tensor_reports": reports,
+            "profile": fit,
             "budget": budget.map(|b| json!({
                 "allocation": b,
                 "tensors": b.decisions.iter().map(|(name, d)| json!({
@@ -379,6 +427,25 @@ fn summarize(
     for r in &kept {
         let why = r.kept_because.expect("filtered on kept_because");
         println!("  {:40} kept at {}: {why}", r.name, r.codec);
+    }
+    for r in reports.iter().filter(|r| r.fallback_because.is_some()) {
+        let why = r.fallback_because.expect("filtered on fallback_because");
+        println!("  {:40} took {}: {why}", r.name, r.codec);
+    }
+    if let Some(f) = fit {
+        println!(
+            "profile {}: {} bytes = KV cache {} bytes ({} tokens of {}: {} layers × {} KV heads × ({} + {}) head dims) + weights budget {} bytes",
+            f.profile.name,
+            f.profile.memory_bytes,
+            f.kv_cache_bytes,
+            f.profile.context_tokens,
+            f.profile.kv_cache_type,
+            f.geometry.layers,
+            f.geometry.heads_kv,
+            f.geometry.head_dim_k,
+            f.geometry.head_dim_v,
+            f.weights_budget_bytes
+        );
     }
     if let Some(b) = budget {
         println!("size budget: {:?}; error estimate Σ normalized squared error (sampled rows) per codec:", b.target);

@@ -22,6 +22,9 @@ pub struct Plan {
     /// The size budget's choices by exact tensor name; they come after `--codec-for` and
     /// `--keep`, which the budget already respected.
     pub decided: HashMap<String, String>,
+    /// `--fallback-codec`: the codec for weight matrices whose rows `codec` cannot store
+    /// (ternary codecs need rows of whole 256-element blocks).
+    pub fallback: Option<String>,
 }
 
 impl Plan {
@@ -48,6 +51,19 @@ impl Plan {
         Ok(plan)
     }
 
+    /// Adds `--fallback-codec`: weight matrices whose rows `--codec` cannot store get
+    /// `fallback` instead of failing the conversion, each listed with the reason.
+    pub fn with_fallback(mut self, fallback: Option<String>) -> Result<Plan> {
+        if let Some(c) = &fallback {
+            check_encodable(c)?;
+            if self.codec.is_none() {
+                bail!("--fallback-codec only applies together with --codec");
+            }
+        }
+        self.fallback = fallback;
+        Ok(self)
+    }
+
     /// A plan whose weight matrices the size budget decides (`--keep` and `--codec-for`
     /// still apply first).
     pub fn for_budget(keep: &[String], codec_for: &[String]) -> Result<Plan> {
@@ -66,11 +82,13 @@ impl Plan {
             Some(c) => Choice {
                 codec: c.clone(),
                 kept_because: None,
+                fallback_because: None,
             },
             None if self.decided.is_empty() => choice,
             None => Choice {
                 codec: source_codec.to_string(),
                 kept_because: Some(NO_BUDGET_CODEC),
+                fallback_because: None,
             },
         }
     }
@@ -79,11 +97,13 @@ impl Plan {
         let keep = |kept_because| Choice {
             codec: source_codec.to_string(),
             kept_because,
+            fallback_because: None,
         };
         if let Some((_, c)) = self.codec_for.iter().find(|(p, _)| p.matches(name)) {
             return Choice {
                 codec: c.clone(),
                 kept_because: None,
+                fallback_because: None,
             };
         }
         if self.keep.iter().any(|p| p.matches(name)) {
@@ -95,10 +115,17 @@ impl Plan {
             Some(c) if shape.len() >= 2 && is_float_source(source_codec) => {
                 if is_added_to_activations(name) {
                     keep(Some(ADDED_TO_ACTIVATIONS))
+                } else if let Some(fallback) = self.fallback_for(c, shape) {
+                    Choice {
+                        codec: fallback.to_string(),
+                        kept_because: None,
+                        fallback_because: Some(ROWS_NOT_WHOLE_BLOCKS),
+                    }
                 } else {
                     Choice {
                         codec: c.clone(),
                         kept_because: None,
+                        fallback_because: None,
                     }
                 }
             }
@@ -107,6 +134,20 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The fallback codec, when there is one and `codec` cannot store rows of this shape.
+    fn fallback_for(&self, codec: &str, shape: &[u64]) -> Option<&str> {
+        let fallback = self.fallback.as_deref()?;
+        let row_len = *shape.last()?;
+        let storable = codec::find(codec).is_some_and(|c| c.row_bytes(row_len).is_ok());
+        (!storable).then_some(fallback)
+    }
+}
+
+/// Why a weight matrix took `--fallback-codec` instead of `--codec`.
+pub const ROWS_NOT_WHOLE_BLOCKS: &str =
+    "its rows are not a whole number of --codec's blocks, so it took --fallback-codec";
+
 /// What the plan decided for one tensor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
@@ -114,6 +155,8 @@ pub struct Choice {
     /// Set when `--codec` would have applied by shape but the default policy kept the
     /// tensor at source precision; says why, for the summary.
     pub kept_because: Option<&'static str>,
+    /// Set when `--codec` cannot store the tensor's rows and `--fallback-codec` applied.
+    pub fallback_because: Option<&'static str>,
 }
 
 /// Why a weight matrix kept its source codec under a size budget.
@@ -181,6 +224,40 @@ mod tests {
         assert_eq!(codec("position_ids", &[1, 512], "i64"), "i64");
         assert!(Plan::new(Some("int9".into()), &[], &[]).is_err());
         assert!(Plan::new(None, &[], &["noequals".into()]).is_err());
+    }
+
+    #[test]
+    fn rows_the_codec_cannot_store_take_the_fallback_and_say_so() {
+        let p = Plan::new(Some("tq2_0_absmean_v1".into()), &[], &[])
+            .unwrap()
+            .with_fallback(Some("ggml_q4_0".into()))
+            .unwrap();
+        let down = p.codec_for("blk.0.ffn_down.weight", &[576, 1536], "f32");
+        assert_eq!(down.codec, "tq2_0_absmean_v1");
+        assert_eq!(down.fallback_because, None);
+        let q = p.codec_for("blk.0.attn_q.weight", &[576, 576], "f32");
+        assert_eq!(q.codec, "ggml_q4_0");
+        assert_eq!(q.fallback_because, Some(ROWS_NOT_WHOLE_BLOCKS));
+        // Vectors keep source precision as always; explicit --codec-for is never overridden.
+        assert_eq!(
+            p.codec_for("blk.0.attn_norm.weight", &[576], "f32").codec,
+            "f32"
+        );
+        let without = Plan::new(Some("tq2_0_absmean_v1".into()), &[], &[]).unwrap();
+        assert_eq!(
+            without
+                .codec_for("blk.0.attn_q.weight", &[576, 576], "f32")
+                .codec,
+            "tq2_0_absmean_v1"
+        );
+        assert!(Plan::new(None, &[], &[])
+            .unwrap()
+            .with_fallback(Some("ggml_q4_0".into()))
+            .is_err());
+        assert!(Plan::new(Some("f16".into()), &[], &[])
+            .unwrap()
+            .with_fallback(Some("nope".into()))
+            .is_err());
     }
 
     #[test]

@@ -269,6 +269,7 @@ pub fn write_gguf(
             elements: t.shape.iter().product(),
             quality: None,
             kept_because: None,
+            fallback_because: None,
         });
     }
     w.finish()?;

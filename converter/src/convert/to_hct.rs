@@ -222,6 +222,7 @@ where
             elements: t.shape.iter().product(),
             quality,
             kept_because: step.choice.kept_because,
+            fallback_because: step.choice.fallback_because,
         });
         tracing::debug!(tensor = %t.name, "written");
     }

@@ -178,6 +178,7 @@ pub fn write_tensors(
             elements,
             quality: None,
             kept_because: None,
+            fallback_because: None,
         });
         lazies.push(Lazy {
             t,
