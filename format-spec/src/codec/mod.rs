@@ -151,6 +151,13 @@ pub trait Codec: Send + Sync {
     fn can_decode(&self) -> bool {
         true
     }
+
+    /// Informative codec parameters a writer records in the tensor entry of every tensor
+    /// this codec encodes (SPEC.md §4.3), e.g. an `hct_v3` id's retention; the id alone
+    /// defines the bytes.
+    fn encoder_params(&self) -> Vec<(String, crate::Value)> {
+        Vec::new()
+    }
 }
 
 impl fmt::Debug for dyn Codec {

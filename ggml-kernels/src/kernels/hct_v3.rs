@@ -102,7 +102,13 @@ pub fn to_float<const K: usize>(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 /// The dot of one decoded tile's `units` (1 or 2) 32-element halves with their Q8_0
 /// activation blocks, added to `lanes` from unit `first`.
 #[inline(always)]
-fn dot_tile(decoded: &[f32; TILE], act: &[u8], first: usize, units: usize, lanes: &mut [f32; LANES]) {
+fn dot_tile(
+    decoded: &[f32; TILE],
+    act: &[u8],
+    first: usize,
+    units: usize,
+    lanes: &mut [f32; LANES],
+) {
     for h in 0..units {
         let block = &act[h * Q8_0_BLOCK_BYTES..(h + 1) * Q8_0_BLOCK_BYTES];
         let dy = read_f16(block, 0);
@@ -132,7 +138,13 @@ fn vec_dot_with(
         decode(tile, &mut buf);
         let first = t * 2;
         let here = (units - first).min(2);
-        dot_tile(&buf, &y[first * Q8_0_BLOCK_BYTES..], first, here, &mut lanes);
+        dot_tile(
+            &buf,
+            &y[first * Q8_0_BLOCK_BYTES..],
+            first,
+            here,
+            &mut lanes,
+        );
     }
     Ok(reduce_lanes(&lanes))
 }
@@ -177,15 +189,23 @@ pub mod avx2 {
     pub unsafe fn to_float<const K: usize>(x: &[u8], y: &mut [f32]) -> Result<(), KernelError> {
         let f = format(K);
         check_to_float(f, x.len(), y.len())?;
-        decode_row(x, y, f.block_bytes(), |t, o| unsafe { decode_tile_avx2::<K>(t, o) });
+        decode_row(x, y, f.block_bytes(), |t, o| unsafe {
+            decode_tile_avx2::<K>(t, o)
+        });
         Ok(())
     }
 
     /// # Safety
     /// The CPU must support AVX2 and F16C.
     #[target_feature(enable = "avx2,f16c")]
-    pub unsafe fn vec_dot_q8_0<const K: usize>(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-        vec_dot_with(format(K), n, x, y, |t, o| unsafe { decode_tile_avx2::<K>(t, o) })
+    pub unsafe fn vec_dot_q8_0<const K: usize>(
+        n: usize,
+        x: &[u8],
+        y: &[u8],
+    ) -> Result<f32, KernelError> {
+        vec_dot_with(format(K), n, x, y, |t, o| unsafe {
+            decode_tile_avx2::<K>(t, o)
+        })
     }
 
     /// `table` with every `hct_v3` layout's AVX2 kernels.
@@ -237,15 +257,23 @@ pub mod neon {
     pub unsafe fn to_float<const K: usize>(x: &[u8], y: &mut [f32]) -> Result<(), KernelError> {
         let f = format(K);
         check_to_float(f, x.len(), y.len())?;
-        decode_row(x, y, f.block_bytes(), |t, o| unsafe { decode_tile_neon::<K>(t, o) });
+        decode_row(x, y, f.block_bytes(), |t, o| unsafe {
+            decode_tile_neon::<K>(t, o)
+        });
         Ok(())
     }
 
     /// # Safety
     /// The CPU must support NEON.
     #[target_feature(enable = "neon")]
-    pub unsafe fn vec_dot_q8_0<const K: usize>(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-        vec_dot_with(format(K), n, x, y, |t, o| unsafe { decode_tile_neon::<K>(t, o) })
+    pub unsafe fn vec_dot_q8_0<const K: usize>(
+        n: usize,
+        x: &[u8],
+        y: &[u8],
+    ) -> Result<f32, KernelError> {
+        vec_dot_with(format(K), n, x, y, |t, o| unsafe {
+            decode_tile_neon::<K>(t, o)
+        })
     }
 
     /// `table` with every `hct_v3` layout's NEON kernels.

@@ -301,6 +301,21 @@ impl Codec for SpectralCodec {
     fn can_encode(&self) -> bool {
         true
     }
+
+    /// SPEC.md §7.6: `hct.retention`, `hct.kept_per_tile`, `hct.tile`.
+    fn encoder_params(&self) -> Vec<(String, crate::Value)> {
+        vec![
+            (
+                "hct.retention".into(),
+                crate::Value::F32(self.percent as f32 / 100.0),
+            ),
+            (
+                "hct.kept_per_tile".into(),
+                crate::Value::U32(self.kept as u32),
+            ),
+            ("hct.tile".into(), crate::Value::string("1x64")),
+        ]
+    }
 }
 
 #[cfg(test)]
