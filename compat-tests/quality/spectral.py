@@ -35,8 +35,10 @@ RETENTIONS = ["hct_v3_r25", "hct_v3_r50", "hct_v3_r70", "hct_v3_r90", "hct_v3_r9
 INT4 = ["int4_g32_fp16_v1"]
 LLAMA_SMOL = ["Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M"]
 LLAMA_MINILM = ["Q4_0", "Q5_0", "Q8_0"]
-IMPORTANCE = ["--codec-for", "*attn_v*=hct_v3_r98", "--codec-for", "*attn_output*=hct_v3_r98",
-              "--codec-for", "*attn_q*=hct_v3_r90", "--codec-for", "*attn_k*=hct_v3_r90",
+# Whole names (`.weight`): a --codec-for pattern overrides the vector rule, and BERT's
+# `attn_output_norm` vectors must keep source precision.
+IMPORTANCE = ["--codec-for", "*.attn_v.weight=hct_v3_r98", "--codec-for", "*.attn_output.weight=hct_v3_r98",
+              "--codec-for", "*.attn_q.weight=hct_v3_r90", "--codec-for", "*.attn_k.weight=hct_v3_r90",
               "--codec", "hct_v3_r70"]
 TARGET_COSINE = 0.99
 FLOOR = "hct_v3_r90"
@@ -152,6 +154,9 @@ def render(res):
     L = ["# hct_v3 (spectral) beside int4 and llama.cpp", "",
          f"Produced by `{res['command']}` in one run ({res['minutes']:.1f} minutes, {res['date']}), on 2 cores "
          "shared with other builds (encode speeds are whole-process and pessimistic).", "",
+         *([f"Later, one model re-measured with the same script: " + "; ".join(
+             f"`{p['command']}` ({p['date']}, {p.get('minutes', '?')} min)" for p in res["partial_runs"]) + ".", ""]
+           if res.get("partial_runs") else []),
          "HCT rows: the F32 base → HCT (`token_embd` as ggml_q8_0; added embeddings kept) → GGUF with every coded "
          "tensor decoded to F32, run by stock llama.cpp (`compat-tests/quality/run.py`'s pipeline). Bits per weight: "
          "HCT file bytes × 8 / all elements; llama.cpp rows: GGUF tensor bytes × 8 / all elements. Mean tensor cosine: "
@@ -209,12 +214,22 @@ ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(sys.argv[2], dpi=120)
 
 
 def main():
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", choices=["smollm2", "minilm"],
+                    help="re-measure one model and keep the other's rows from the existing results file")
+    a = ap.parse_args()
     t0 = time.time()
     env = dict(line.split("=", 1) for line in
                (l.removeprefix("export ").strip() for l in Q.run(["bash", Q.PEERS, "env"]).splitlines()) if "=" in line)
     work = Path(tempfile.mkdtemp(prefix="hct-spectral-"))
     out = ROOT / "compat-tests/results/spectral"
     res = {"command": "compat-tests/quality/spectral.sh", "smollm2": [], "minilm": []}
+    if a.only:
+        res = json.loads(out.with_suffix(".json").read_text())
+        res.setdefault("partial_runs", []).append(
+            {"command": f"compat-tests/quality/spectral.sh --only {a.only}",
+             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
 
     def log(row):
         print(json.dumps({k: v for k, v in row.items() if k not in ("vectors", "cosines")}), file=sys.stderr)
@@ -227,10 +242,15 @@ def main():
         r = Q.peers("embed", g, "--reference", ref)
         r.pop("vectors", None); r.pop("cosines", None)
         return r
-    res["minilm"] = model_rows(ref, embed, work, LLAMA_MINILM, True, log)
-    res["smollm2"] = model_rows(base, lambda g: Q.peers("ppl", g, "--kl-base", base), work, LLAMA_SMOL, False, log)
-    res["minutes"] = (time.time() - t0) / 60
-    res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if a.only in (None, "minilm"):
+        res["minilm"] = model_rows(ref, embed, work, LLAMA_MINILM, True, log)
+    if a.only in (None, "smollm2"):
+        res["smollm2"] = model_rows(base, lambda g: Q.peers("ppl", g, "--kl-base", base), work, LLAMA_SMOL, False, log)
+    if a.only is None:
+        res["minutes"] = (time.time() - t0) / 60
+        res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    else:
+        res["partial_runs"][-1]["minutes"] = round((time.time() - t0) / 60, 1)
     out.with_suffix(".json").write_text(json.dumps(res, indent=1))
     out.with_suffix(".md").write_text(render(res))
     out.with_suffix(".partial.json").unlink(missing_ok=True)
