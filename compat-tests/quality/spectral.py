@@ -14,7 +14,7 @@ cosines and tensor names; the converter receives it as --codec-for patterns):
   - importance by role: attn_v and attn_output at r98, attn_q and attn_k at r90, the MLP at r70;
   - adaptive: each tensor gets the smallest retention whose measured tensor cosine reaches
     0.99 (r98 when none does), with a floor of r90 for any embedding or output matrix coded;
-int4_g32_fp16_v1; llama.cpp Q2_K, Q3_K_M, Q4_0, Q4_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
+int4_g32_fp16_v1; llama.cpp Q4_0, Q4_K_M, Q3_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
 Writes compat-tests/results/spectral.{json,md,png}.
 
   compat-tests/quality/spectral.sh
@@ -33,7 +33,7 @@ spec.loader.exec_module(Q)
 
 RETENTIONS = ["hct_v3_r25", "hct_v3_r50", "hct_v3_r70", "hct_v3_r90", "hct_v3_r98"]
 INT4 = ["int4_g32_fp16_v1"]
-LLAMA_SMOL = ["Q2_K", "Q3_K_M", "Q4_0", "Q4_K_M"]
+LLAMA_SMOL = ["Q4_0", "Q4_K_M", "Q3_K_M"]
 LLAMA_MINILM = ["Q4_0", "Q5_0", "Q8_0"]
 # Whole names (`.weight`): a --codec-for pattern overrides the vector rule, and BERT's
 # `attn_output_norm` vectors must keep source precision.
@@ -88,26 +88,40 @@ def adaptive_args(per_tensor):
 
 
 def model_rows(base, measure, work, llama, check_threads, log):
+    """Rows in order of importance (a run cut short keeps the ones that matter most)."""
     rows, per_tensor = [], {}
-    jobs = [(c, ["--codec", c]) for c in RETENTIONS]
-    for label, args in jobs:
-        gguf, row, summary = encode(base, label, args, work, check_threads)
+
+    def uniform(label):
+        gguf, row, summary = encode(base, label, ["--codec", label], work, check_threads)
         per_tensor[label] = {r["name"]: r["quality"]["cosine"] for r in summary["tensor_reports"]
                              if r.get("quality") and r["codec"] == label}
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
-    for label, args in [("hct_v3 importance by role", IMPORTANCE),
-                        (f"hct_v3 adaptive (cosine {TARGET_COSINE}, floor r90)", adaptive_args(per_tensor))]:
+
+    def policy(label, args):
         gguf, row, _ = encode(base, label.replace(" ", "_").replace("(", "").replace(")", "").replace(",", ""),
                               args, work, False)
         row["codec"] = label
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
-    for c in INT4:
+
+    def int4(c):
         gguf, row, _ = encode(base, c, ["--codec", c], work, False)
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
-    for t in llama:
+
+    def llama_type(t):
         q = Q.peers("quantize", base, t)
         row = {"codec": f"llama.cpp {t}", "kind": "llama.cpp", "gguf_bits_per_weight": q["bits_per_weight"]}
         row.update(measure(q["path"])); rows.append(row); log(row)
+
+    uniform("hct_v3_r90")
+    for c in INT4:
+        int4(c)
+    llama_type(llama[0])
+    for label in ("hct_v3_r70", "hct_v3_r98", "hct_v3_r50", "hct_v3_r25"):
+        uniform(label)
+    for t in llama[1:]:
+        llama_type(t)
+    policy("hct_v3 importance by role", IMPORTANCE)
+    policy(f"hct_v3 adaptive (cosine {TARGET_COSINE}, floor r90)", adaptive_args(per_tensor))
     return rows
 
 
@@ -142,7 +156,7 @@ def claims(res):
     int4 = smol.get("int4_g32_fp16_v1")
     r90 = smol.get("hct_v3_r90")
     if int4 and r90:
-        out.append(("hct_v3 beats plain int4 (the product's premise)",
+        out.append(("(implied by its place as a product codec) hct_v3 beats plain int4 at its size",
                     f"hct_v3_r90 {bpw(r90):.2f} bpw KLD {r90['kld_mean']:.3f} vs int4_g32_fp16_v1 {bpw(int4):.2f} bpw KLD {int4['kld_mean']:.3f}",
                     "false" if r90["kld_mean"] > int4["kld_mean"] else "true"))
     out.append(("kept positions must be stored compactly and counted",
@@ -173,6 +187,7 @@ def render(res):
         L.append(f"| {r['codec']} | {bpw(r):.3f} | {cos} | {r['ppl']:.2f} | {r['kld_mean']:.4f} | "
                  f"{100 * r['top1_agreement']:.1f}% | {r.get('encode_melem_per_s', '')} | {notes} |")
     L += ["", "![KLD vs bits per weight](spectral.png)", "", "## all-MiniLM-L6-v2 (F32 base)", "",
+          *([res["note_minilm"], ""] if res.get("note_minilm") else []),
           "| row | bits/weight | mean tensor cosine | min | mean embedding cosine | min embedding cosine | encode Melem/s | notes |",
           "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["minilm"]:
@@ -180,6 +195,8 @@ def render(res):
         notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items())) if " " in r["codec"] and r["kind"] == "hct" else ""
         if r.get("threads_1_and_2_identical"):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
+        if r.get("note"):
+            notes = (notes + "; " if notes else "") + r["note"]
         L.append(f"| {r['codec']} | {bpw(r):.3f} | {cos} | {r['mean_cosine']:.6f} | {r['min_cosine']:.6f} | "
                  f"{r.get('encode_melem_per_s', '')} | {notes} |")
     L += ["", "## The founding documents' claims (their section 3) against SmolLM2", "",
@@ -218,7 +235,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["smollm2", "minilm"],
                     help="re-measure one model and keep the other's rows from the existing results file")
+    ap.add_argument("--render", action="store_true",
+                    help="rewrite spectral.md and spectral.png from spectral.json, measuring nothing")
     a = ap.parse_args()
+    out = ROOT / "compat-tests/results/spectral"
+    if a.render:
+        res = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(render(res))
+        plot_py = ROOT / "target/plot-venv/bin/python"
+        if plot_py.exists():
+            Q.run([plot_py, "-c", PLOT, out.with_suffix(".json"), out.with_suffix(".png")])
+        return
     t0 = time.time()
     env = dict(line.split("=", 1) for line in
                (l.removeprefix("export ").strip() for l in Q.run(["bash", Q.PEERS, "env"]).splitlines()) if "=" in line)
@@ -231,9 +258,12 @@ def main():
             {"command": f"compat-tests/quality/spectral.sh --only {a.only}",
              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
 
+    done = []
+
     def log(row):
         print(json.dumps({k: v for k, v in row.items() if k not in ("vectors", "cosines")}), file=sys.stderr)
-        out.with_suffix(".partial.json").write_text(json.dumps(res, indent=1))
+        done.append(row)
+        out.with_suffix(".partial.json").write_text(json.dumps({**res, "rows_so_far": done}, indent=1))
 
     base = env["HCT_SMOLLM2_DITHERED"]
     ref = env["HCT_MINILM_F32"]
