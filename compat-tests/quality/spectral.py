@@ -166,7 +166,7 @@ def claims(res):
 
 def render(res):
     L = ["# hct_v3 (spectral) beside int4 and llama.cpp", "",
-         f"Produced by `{res['command']}` in one run ({res['minutes']:.1f} minutes, {res['date']}), on 2 cores "
+         f"Produced by `{res['command']}` ({res['minutes']:.1f} minutes, {res['date']}), on 2 cores "
          "shared with other builds (encode speeds are whole-process and pessimistic).", "",
          *([f"Later, one model re-measured with the same script: " + "; ".join(
              f"`{p['command']}` ({p['date']}, {p.get('minutes', '?')} min)" for p in res["partial_runs"]) + ".", ""]
@@ -186,6 +186,9 @@ def render(res):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
         L.append(f"| {r['codec']} | {bpw(r):.3f} | {cos} | {r['ppl']:.2f} | {r['kld_mean']:.4f} | "
                  f"{100 * r['top1_agreement']:.1f}% | {r.get('encode_melem_per_s', '')} | {notes} |")
+    if res.get("smollm2_not_measured"):
+        L += ["", "Not measured (the run was stopped at the deadline; rows run in order of importance): "
+              + ", ".join(res["smollm2_not_measured"]) + "."]
     L += ["", "![KLD vs bits per weight](spectral.png)", "", "## all-MiniLM-L6-v2 (F32 base)", "",
           *([res["note_minilm"], ""] if res.get("note_minilm") else []),
           "| row | bits/weight | mean tensor cosine | min | mean embedding cosine | min embedding cosine | encode Melem/s | notes |",
