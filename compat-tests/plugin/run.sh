@@ -84,6 +84,9 @@ cc -O2 -std=c11 -DHCT_HOST_REGISTER "$here/host_logits.c" -I"$HCT_LLAMA_PATCHED_
     -L"$HCT_LLAMA_PATCHED/lib" -lllama -lggml-base -L"$(dirname "$libhct")" -lhct \
     -Wl,-rpath,"$HCT_LLAMA_PATCHED/lib" -Wl,-rpath,"$(dirname "$libhct")" -o "$work/host_patched"
 
+# The host must register every extension type libhct offers (hct-format's list of codecs that
+# plugin GGUFs carry as extension types), so a codec added to the registry is counted here.
+n_ext=$($hct codecs --json | $py -c 'import json, sys; print(sum(c["plugin_extension_type"] for c in json.load(sys.stdin)))')
 prompt="The Jargon File is a glossary of hacker slang. A hacker is"
 smol_codecs=(int4_opt_v1 int4_g32_fp16_v1)
 for codec in "${smol_codecs[@]}"; do
@@ -147,7 +150,7 @@ print(json.dumps({"reference_vs_f32": r, "fast_vs_f32": f, "fast_multirow_vs_fas
                   "tokens_fast_per_pair": q["generated"], "host_registered": b["registered"]}))' \
         "$g_f32" "$g_ref" "$g_fast" "$cmp_ref" "$cmp_fast" "$cmp_pairs" "$g_pairs")
     result "logits-$codec" "$doc" \
-        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == 4 and r["fast_vs_f32"]["top1_agreement"] > 0.8
+        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] == '"$n_ext"' and r["fast_vs_f32"]["top1_agreement"] > 0.8
          and r["fast_multirow_vs_fast_per_pair"]["bit_identical"] and r["tokens_fast_per_pair"] == r["tokens_fast"]'
     rm -f "$work"/l_*.bin
 

@@ -308,6 +308,13 @@ pub(crate) fn random_weight_row(
     let bytes = format.block_bytes();
     let mut row = vec![0u8; format.row_bytes(len).unwrap()];
     for block in row.chunks_exact_mut(bytes) {
+        if format.name().starts_with("hct_v3") {
+            // A u64 position bitmap (any popcount: decoders take at most K set bits), then
+            // the binary16 scale at byte 8, then codes.
+            fill_pattern(rng, block);
+            block[8..10].copy_from_slice(&random_scale(rng, specials).to_le_bytes());
+            continue;
+        }
         let scale_bytes = 2 * format.spec().f16_fields;
         for s in block[..scale_bytes].chunks_exact_mut(2) {
             s.copy_from_slice(&random_scale(rng, specials).to_le_bytes());

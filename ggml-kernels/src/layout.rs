@@ -130,6 +130,18 @@ weight_formats! {
     /// ggml IQ4_NL: fp16 d, 16 bytes of indices into a fixed non-uniform codebook.
     Iq4Nl = "iq4_nl", ggml("iq4_nl"), f16_fields: 1, Q8_0,
         to_float: crate::kernels::iq4_nl::to_float, vec_dot: crate::kernels::iq4_nl::vec_dot_q8_0;
+    /// HCT `hct_v3` spectral tiles of 64 keeping K coefficients (SPEC.md §7.6); one layout per K.
+    /// The one binary16 field (the scale) follows an 8-byte bitmap.
+    HctV3K16 = "hct_v3_k16", hct_format::codec::spectral::block_layout(16), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3::to_float::<16>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<16>;
+    HctV3K32 = "hct_v3_k32", hct_format::codec::spectral::block_layout(32), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3::to_float::<32>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<32>;
+    HctV3K45 = "hct_v3_k45", hct_format::codec::spectral::block_layout(45), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3::to_float::<45>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<45>;
+    HctV3K58 = "hct_v3_k58", hct_format::codec::spectral::block_layout(58), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3::to_float::<58>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<58>;
+    HctV3K63 = "hct_v3_k63", hct_format::codec::spectral::block_layout(63), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3::to_float::<63>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<63>;
 }
 
 use crate::kernels::portable;

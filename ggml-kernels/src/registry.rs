@@ -24,6 +24,7 @@ macro_rules! for_each_codec {
             int4_g32_fp16_v1 => Int4G32,
             int4_opt_v1 => Int4G16,
             ggml_iq4_nl => Iq4Nl,
+            hct_v3_r25 => HctV3K16, hct_v3_r50 => HctV3K32, hct_v3_r70 => HctV3K45, hct_v3_r90 => HctV3K58, hct_v3_r98 => HctV3K63,
         }
     };
 }

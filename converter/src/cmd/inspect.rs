@@ -125,8 +125,15 @@ pub fn run(a: Args) -> Result<()> {
         } else {
             0.0
         };
+        // Codec parameters (e.g. an hct_v3 tensor's retention), beyond the encoder's name.
+        let params: String = t
+            .codec_params
+            .iter()
+            .filter(|(k, _)| k != "hct.encoder")
+            .map(|(k, v)| format!(" {k}={v}"))
+            .collect();
         println!(
-            "  {:w$}  {:>18}  {:<18} {:<12} {:>10}  {:>6.3}{known}",
+            "  {:w$}  {:>18}  {:<18} {:<12} {:>10}  {:>6.3}{known}{params}",
             t.name,
             output::shape(&t.shape),
             t.codec,

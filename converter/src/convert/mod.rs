@@ -1,6 +1,7 @@
 //! `hct convert`: between safetensors, GGUF and HCT, streaming, tensor by tensor.
 
 mod budget;
+mod codec_params;
 mod plan;
 mod quality;
 pub mod source;
@@ -57,6 +58,10 @@ pub struct Args {
     /// Codec for weight matrices, e.g. int4_opt_v1, f16 (`hct codecs` lists them).
     #[arg(long, value_name = "ID")]
     codec: Option<String>,
+    /// A parameter of a codec family named by --codec (repeatable), e.g. `--codec hct_v3
+    /// --codec-param retention=0.9` selects hct_v3_r90 (retention 0.25, 0.5, 0.7, 0.9, 0.98).
+    #[arg(long, value_name = "KEY=VALUE", requires = "codec")]
+    codec_param: Vec<String>,
     /// Keep tensors matching PATTERN at source precision (repeatable), e.g. '*embd*'.
     #[arg(long, value_name = "PATTERN")]
     keep: Vec<String>,
@@ -167,8 +172,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut plan = match budget_target {
         Some(_) => plan::Plan::for_budget(&a.keep, &a.codec_for),
-        None => plan::Plan::new(a.codec.clone(), &a.keep, &a.codec_for)
-            .and_then(|p| p.with_fallback(a.fallback_codec.clone())),
+        None => plan::Plan::new(
+            codec_params::resolve(a.codec.clone(), &a.codec_param).map_err(exit::usage)?,
+            &a.keep,
+            &a.codec_for,
+        )
+        .and_then(|p| p.with_fallback(a.fallback_codec.clone())),
     }
     .map_err(exit::usage)?;
     if to != Format::Hct

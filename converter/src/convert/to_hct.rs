@@ -166,10 +166,12 @@ where
     for (t, step) in tensors.iter().zip(steps) {
         let target = &step.choice.codec;
         let codec_params = if step.transcode.is_some() {
-            vec![(
+            let mut p = vec![(
                 "hct.encoder".to_string(),
                 Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
-            )]
+            )];
+            p.extend(hct_format::codec::find(target).map_or_else(Vec::new, |c| c.encoder_params()));
+            p
         } else {
             t.codec_params.clone()
         };

@@ -13,6 +13,7 @@ pub mod int4;
 mod raw;
 pub mod searched;
 pub mod ternary;
+pub mod spectral;
 
 use std::fmt;
 
@@ -151,6 +152,13 @@ pub trait Codec: Send + Sync {
     fn can_decode(&self) -> bool {
         true
     }
+
+    /// Informative codec parameters a writer records in the tensor entry of every tensor
+    /// this codec encodes (SPEC.md §4.3), e.g. an `hct_v3` id's retention; the id alone
+    /// defines the bytes.
+    fn encoder_params(&self) -> Vec<(String, crate::Value)> {
+        Vec::new()
+    }
 }
 
 impl fmt::Debug for dyn Codec {
@@ -173,6 +181,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(int4::all());
     v.extend(searched::all());
     v.extend(ternary::all());
+    v.extend(spectral::all());
     v
 }
 

@@ -14,6 +14,8 @@ pub mod portable;
 
 pub mod iq4_nl;
 
+pub mod hct_v3;
+
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 
