@@ -24,6 +24,10 @@ macro_rules! for_each_codec {
             int4_g32_fp16_v1 => Int4G32,
             int4_opt_v1 => Int4G16,
             ggml_iq4_nl => Iq4Nl,
+            seedlm_c8p3_s16_v1 => SeedLmS16,
+            seedlm_c8p3_s12_v1 => SeedLmS12,
+            seedlm_c8p3_s8_v1 => SeedLmS8,
+            vq8_r2x256_g32_v1 => Vq8R2x256G32,
         }
     };
 }

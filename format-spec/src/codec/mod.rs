@@ -12,6 +12,8 @@ pub mod ggml;
 pub mod int4;
 mod raw;
 pub mod searched;
+pub mod seedlm;
+pub mod vq;
 
 use std::fmt;
 
@@ -171,6 +173,8 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(ggml::all());
     v.extend(int4::all());
     v.extend(searched::all());
+    v.extend(seedlm::all());
+    v.push(&vq::CODEC);
     v
 }
 

@@ -13,6 +13,8 @@
 pub mod portable;
 
 pub mod iq4_nl;
+pub mod seedlm;
+pub mod vq;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
