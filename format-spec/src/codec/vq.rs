@@ -234,6 +234,9 @@ pub fn encode_group(x: &[f32]) -> (u8, [(u8, u8); VECTORS]) {
             let (i, j, e) = encode_vector(&xv, df, &stage1);
             *idx = (i, j);
             total += e;
+            if total >= best.0 {
+                break; // this scale cannot win: the other vectors only add
+            }
         }
         if total < best.0 {
             best = (total, code as u8, indices);
