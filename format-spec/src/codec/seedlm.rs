@@ -217,7 +217,7 @@ fn seed_table(seed_bits: u32) -> &'static [SeedEntry] {
     })
 }
 
-/// The seed search of SPEC.md §7.9.3 for one sub-block of finite `x`.
+/// The seed search of SPEC.md §7.9.1 for one sub-block of finite `x`.
 ///
 /// Every seed is tried; to save time, a seed is dismissed without quantizing when the
 /// least-squares residual `‖x‖² − bᵀHb` (a lower bound of any error its coefficients can

@@ -12,8 +12,8 @@
 //! a block pointer: a codebook stored once per tensor could not reach them. The tables below
 //! are the procedure's output, checked by a test that reruns it.
 //!
-//! The encoder (SPEC.md §7.10.3) tries six scale codes per group; for each vector it keeps
-//! the 4 best first-stage entries and then the best (first, residual) pair among them.
+//! The encoder (SPEC.md §7.10.2) tries three scale codes per group; for each vector it keeps
+//! the 2 best first-stage entries and then the best (first, residual) pair among them.
 
 use super::{check_len, BlockLayout, Codec, CodecError};
 
@@ -29,11 +29,11 @@ pub const VECTORS: usize = GROUP / DIM;
 /// Bytes per group: the scale code, then for each vector its first-stage then residual index.
 pub const GROUP_BYTES: usize = 1 + 2 * VECTORS;
 /// First-stage entries kept per vector before the residual search.
-pub const BEAM: usize = 4;
+pub const BEAM: usize = 2;
 /// The codebook reproduction's typical magnitude: a group of RMS `σ` starts from `d ≈ σ/37`.
 pub const REFERENCE_RMS: f64 = 37.0;
 /// Scale codes tried, as offsets from the starting code, in the order tried.
-pub const SCALE_OFFSETS: [i32; 6] = [0, 1, -1, 2, -2, 3];
+pub const SCALE_OFFSETS: [i32; 3] = [0, 1, -1];
 /// `M[m]`: the f32 nearest `2^(m/8)`, by bit pattern.
 pub const SCALE_MANTISSA_BITS: [u32; 8] = [
     0x3f80_0000,
@@ -200,7 +200,7 @@ fn encode_vector(x: &[f64; DIM], d: f32, stage1: &[[f32; DIM]; ENTRIES]) -> (u8,
     (best.1 as u8, best.2 as u8, best.0)
 }
 
-/// The encoder of SPEC.md §7.10.3 for one group of finite values: `(s, indices)`.
+/// The encoder of SPEC.md §7.10.2 for one group of finite values: `(s, indices)`.
 pub fn encode_group(x: &[f32]) -> (u8, [(u8, u8); VECTORS]) {
     let xs: [f64; GROUP] = std::array::from_fn(|n| x[n] as f64);
     let energy = xs.iter().fold(0.0f64, |acc, v| acc + v * v);
