@@ -157,8 +157,8 @@ def bench(models, rounds, env, patched_bin):
 
 def render(res):
     L = ["# SeedLM and vector quantization beside llama.cpp's types", "",
-         f"Produced by `{res['command']}` in one run ({res['minutes']:.1f} minutes, {res['date']}; "
-         f"load average {res['load_before']} before, {res['load_after']} after, on {res['cpu']}). "
+         f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']}; "
+         f"load average {res['load_before']} before, {res.get('load_after', '?')} after, on {res['cpu']}). "
          "The machine was shared with other jobs: wall times and tokens/s are lower than on an idle machine; "
          "encoder speed is also given per CPU-second.", "",
          "HCT rows: every weight matrix in the codec except `token_embd` (Q8_0 by `q8_0_mse_v1`); run as a "
