@@ -242,10 +242,30 @@ def main():
     ap.add_argument("--codecs", default=",".join(CODECS))
     ap.add_argument("--llama", default=",".join(LLAMA))
     ap.add_argument("--minilm-codecs", default=None, help="default: --codecs")
+    ap.add_argument("--minilm-llama", default=None, help="default: --llama")
+    ap.add_argument("--no-base-ppl", action="store_true", help="skip the base model's own perplexity")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--merge", nargs="+", metavar="FILE",
+                    help="merge the rows of results JSON files (later files add rows the earlier lack), then render")
     ap.add_argument("--render", help="only re-render the .md from this results JSON")
     a = ap.parse_args()
     out = Path(a.out)
+    if a.merge:
+        docs = [json.loads(Path(f).read_text()) for f in a.merge]
+        res = dict(docs[0])
+        for key in ("smollm2", "minilm"):
+            rows = {}
+            for d in docs:
+                for r in d.get(key, []):
+                    if r["codec"] not in rows or "infeasible" in rows[r["codec"]]:
+                        rows[r["codec"]] = r
+            res[key] = list(rows.values())
+        res["speed"] = {k: v for d in docs for k, v in d.get("speed", {}).items()}
+        res["command"] = "; ".join(d["command"] for d in docs)
+        res["parts"] = [{k: d.get(k) for k in ("command", "date", "minutes", "load_before", "load_after")} for d in docs]
+        out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+        out.with_suffix(".md").write_text(render(res))
+        return
     if a.render:
         out.with_suffix(".md").write_text(render(json.loads(Path(a.render).read_text())))
         return
@@ -255,6 +275,7 @@ def main():
     codecs = [c for c in a.codecs.split(",") if c]
     minilm_codecs = codecs if a.minilm_codecs is None else [c for c in a.minilm_codecs.split(",") if c]
     llama = [t for t in a.llama.split(",") if t]
+    minilm_llama = llama if a.minilm_llama is None else [t for t in a.minilm_llama.split(",") if t]
     work = Path(tempfile.mkdtemp(prefix="hct-seedvq-"))
     res = {"command": "compat-tests/quality/seedlm_vq.sh " + " ".join(sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -262,7 +283,8 @@ def main():
     save = lambda: out.with_suffix(".json").write_text(json.dumps(res, indent=1))  # noqa: E731
 
     smol = env["HCT_SMOLLM2_DITHERED"]
-    res["base_ppl"] = peers.perplexity(smol).get("ppl")
+    if not a.no_base_ppl:
+        res["base_ppl"] = peers.perplexity(smol).get("ppl")
     res["smollm2"], models = [], []
     for codec in codecs:
         row, gguf = hct_row(smol, codec, work)
@@ -280,8 +302,9 @@ def main():
         res["smollm2"].append(row)
         print(f"{t}: {json.dumps(row)}", file=sys.stderr)
         save()
-    res["speed"] = bench(models, a.rounds, env, patched_bin)
-    save()
+    if a.rounds > 0:
+        res["speed"] = bench(models, a.rounds, env, patched_bin)
+        save()
 
     ref = env["HCT_MINILM_F32"]
     res["minilm"] = []
@@ -294,7 +317,7 @@ def main():
         save()
     mini_work = work / "minilm"
     mini_work.mkdir()
-    for t in llama:
+    for t in minilm_llama:
         row, path = llama_row(ref, t, mini_work, env)
         if path is not None:
             e = peers.embeddings(path, reference=ref)
