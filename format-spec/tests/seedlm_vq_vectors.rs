@@ -70,17 +70,45 @@ fn cases() -> Vec<(&'static str, &'static str, Vec<f32>)> {
     let mut negative_peak = gaussian_like(4, 32, 0.05);
     negative_peak[12] = -1.75;
     vec![
-        ("gaussian_weights", "typical weight row (sigma 0.02, seed 1, 64 elements)", gaussian_like(1, 64, 0.02)),
-        ("gaussian_large", "sigma 3 (seed 2, 64 elements)", gaussian_like(2, 64, 3.0)),
+        (
+            "gaussian_weights",
+            "typical weight row (sigma 0.02, seed 1, 64 elements)",
+            gaussian_like(1, 64, 0.02),
+        ),
+        (
+            "gaussian_large",
+            "sigma 3 (seed 2, 64 elements)",
+            gaussian_like(2, 64, 3.0),
+        ),
         ("zero", "all zeros: the zero start is kept", vec![0.0; 32]),
         ("constant", "every element 0.125", vec![0.125; 32]),
         ("sparse", "three non-zeros among zeros", sparse),
-        ("outlier", "one element of 2.5 among sigma-0.02 weights", outlier),
+        (
+            "outlier",
+            "one element of 2.5 among sigma-0.02 weights",
+            outlier,
+        ),
         ("negative_peak", "a large negative element", negative_peak),
-        ("exact_sub_block", "elements 8..16 are seed 200, e 10, c (3, -5, 7) decoded exactly", exact_row),
-        ("tiny", "values near 1e-7: the smallest scales", gaussian_like(5, 32, 1.0e-7)),
-        ("subnormal", "f32 subnormal inputs", (0..32).map(|i| f32::from_bits(1 + 977 * i)).collect()),
-        ("huge", "values near 1e30: coefficients and scales saturate", gaussian_like(6, 32, 1.0e30)),
+        (
+            "exact_sub_block",
+            "elements 8..16 are seed 200, e 10, c (3, -5, 7) decoded exactly",
+            exact_row,
+        ),
+        (
+            "tiny",
+            "values near 1e-7: the smallest scales",
+            gaussian_like(5, 32, 1.0e-7),
+        ),
+        (
+            "subnormal",
+            "f32 subnormal inputs",
+            (0..32).map(|i| f32::from_bits(1 + 977 * i)).collect(),
+        ),
+        (
+            "huge",
+            "values near 1e30: coefficients and scales saturate",
+            gaussian_like(6, 32, 1.0e30),
+        ),
     ]
 }
 
@@ -102,7 +130,9 @@ fn bits(x: &[f32]) -> String {
 }
 
 fn dir(family: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(family)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(family)
 }
 
 fn codebooks_sha256() -> String {
@@ -136,7 +166,10 @@ fn build(id: &str, family: &str) -> VectorFile {
     let mut refused = Vec::new();
     for (name, why, x) in refusals() {
         let mut bytes = vec![0u8; c.row_bytes(x.len() as u64).unwrap() as usize];
-        assert!(c.encode_row(&x, &mut bytes).is_err(), "{id} must refuse {name}");
+        assert!(
+            c.encode_row(&x, &mut bytes).is_err(),
+            "{id} must refuse {name}"
+        );
         refused.push(Refusal {
             name: name.into(),
             why: why.into(),
@@ -188,7 +221,10 @@ fn encoders_give_the_same_bytes_whatever_the_thread_count() {
         let len = if id.contains("s16") { 32 } else { 128 };
         let rows: Vec<Vec<f32>> = (0..8).map(|s| gaussian_like(1000 + s, len, 0.05)).collect();
         let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 rows.par_iter()
                     .map(|x| {
