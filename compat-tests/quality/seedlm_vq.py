@@ -156,17 +156,20 @@ def bench(models, rounds, env, patched_bin):
 
 
 def render(res):
-    L = ["# SeedLM and vector quantization beside llama.cpp's types", "",
-         f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']}; "
-         f"load average {res['load_before']} before, {res.get('load_after', '?')} after, on {res['cpu']}). "
-         "The machine was shared with other jobs: wall times and tokens/s are lower than on an idle machine; "
-         "encoder speed is also given per CPU-second.", "",
-         "HCT rows: every weight matrix in the codec except `token_embd` (Q8_0 by `q8_0_mse_v1`); run as a "
-         "plugin GGUF by the patched llama.cpp with libhct (fast mode: libhct's portable `vec_dot` against "
-         "Q8_0 activations). llama.cpp rows: `llama-quantize` default mixes of the same base; IQ2_XXS/IQ2_XS "
-         "with an importance matrix from `llama-imatrix` on the evaluation text itself (calibrated on the "
-         "scored text, which favours them); HCT rows use no calibration. Bits per weight: tensor payload "
-         "bytes × 8 / all elements.", ""]
+    L = ["# SeedLM and vector quantization beside llama.cpp's types", ""]
+    if res.get("note"):
+        L += [f"Made {res['date']}. {res['note']}", ""]
+    else:
+        L += [f"Produced by `{res['command']}` in one run ({res.get('minutes', float('nan')):.1f} minutes, {res['date']}; "
+              f"load average {res['load_before']} before, {res.get('load_after', '?')} after, on {res['cpu']}). "
+              "The machine was shared with other jobs: wall times and tokens/s are lower than on an idle machine; "
+              "encoder speed is also given per CPU-second.", "",
+              "HCT rows: every weight matrix in the codec except `token_embd` (Q8_0 by `q8_0_mse_v1`); run as a "
+              "plugin GGUF by the patched llama.cpp with libhct (fast mode: libhct's portable `vec_dot` against "
+              "Q8_0 activations).", ""]
+    L += ["llama.cpp rows: `llama-quantize` default mixes of the same base; IQ2_XXS/IQ2_XS with an importance "
+          "matrix from `llama-imatrix` on the evaluation text itself (calibrated on the scored text, which favours "
+          "them); HCT rows use no calibration. Bits per weight: tensor payload bytes × 8 / all elements.", ""]
     L += ["## SmolLM2-135M-Instruct, dithered F32 base", "",
           "| row | bits/weight | perplexity | mean KLD | top-1 | pp256 t/s | tg64 t/s | encode Melem/CPU-s | encode wall s |",
           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -180,7 +183,7 @@ def render(res):
                if "encode_cpu_seconds" in r else " | ")
         L.append(f"| {r['codec']} | {r['bits_per_weight']:.3f} | {r.get('ppl', float('nan')):.2f} | "
                  f"{r.get('kld_mean', float('nan')):.4f} | {100 * r.get('top1_agreement', float('nan')):.2f}% | "
-                 f"{s.get('pp256')} | {s.get('tg64')} | {enc} |")
+                 f"{s.get('pp256') or ''} | {s.get('tg64') or ''} | {enc} |")
     if res.get("base_ppl"):
         L += ["", f"Base (dithered F32) perplexity on the same text: {res['base_ppl']:.2f}."]
     L += ["", "## all-MiniLM-L6-v2 (F32 GGUF base)", "",
@@ -212,7 +215,7 @@ def claims(res):
         return "; ".join(parts)
 
     def stock(t):
-        r = smol.get(f"llama.cpp {t}")
+        r = next((v for k, v in smol.items() if k == f"llama.cpp {t}" or k.startswith(f"llama.cpp {t} ")), None)
         return "" if r is None else (f"llama.cpp {t}: {r['bits_per_weight']:.2f} bpw, KLD {r.get('kld_mean', float('nan')):.3f}, "
                                      f"perplexity {r.get('ppl', float('nan')):.1f}")
 
@@ -245,6 +248,7 @@ def main():
     ap.add_argument("--minilm-llama", default=None, help="default: --llama")
     ap.add_argument("--no-base-ppl", action="store_true", help="skip the base model's own perplexity")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--note", default="", help="with --merge: how the parts were run and what is missing")
     ap.add_argument("--merge", nargs="+", metavar="FILE",
                     help="merge the rows of results JSON files (later files add rows the earlier lack), then render")
     ap.add_argument("--render", help="only re-render the .md from this results JSON")
@@ -263,6 +267,7 @@ def main():
         res["speed"] = {k: v for d in docs for k, v in d.get("speed", {}).items()}
         res["command"] = "; ".join(d["command"] for d in docs)
         res["parts"] = [{k: d.get(k) for k in ("command", "date", "minutes", "load_before", "load_after")} for d in docs]
+        res["note"] = a.note
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))
         out.with_suffix(".md").write_text(render(res))
         return
