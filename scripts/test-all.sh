@@ -47,6 +47,7 @@ if [ -f compat-tests/ci.sh ]; then
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_searched_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_ternary_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_hct_v3_vectors.py
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_seedlm_vq_vectors.py
   if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
     say "libhct against the real ggml (C program through the C ABI)"
     bash compat-tests/c/run_hct_vs_ggml.sh
@@ -58,6 +59,7 @@ if [ -f compat-tests/ci.sh ]; then
   if [ "${HCT_TEST_PLUGIN:-1}" != 0 ]; then
     say "llama.cpp patched for HCT codecs, end to end"
     bash compat-tests/plugin/run.sh
+    bash compat-tests/plugin/check_seedlm_vq.sh
   fi
 fi
 say "all test stages passed"

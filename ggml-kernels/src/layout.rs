@@ -142,6 +142,38 @@ weight_formats! {
         to_float: crate::kernels::hct_v3::to_float::<58>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<58>;
     HctV3K63 = "hct_v3_k63", hct_format::codec::spectral::block_layout(63), f16_fields: 1, Q8_0,
         to_float: crate::kernels::hct_v3::to_float::<63>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<63>;
+    /// SeedLM, 16-bit seeds (SPEC.md §7.9): 4 sub-blocks of 8 as (seed, e, 3 coefficients).
+    SeedLmS16 = "seedlm_s16", seedlm(16), f16_fields: 0, Q8_0,
+        to_float: crate::kernels::seedlm::to_float_s16, vec_dot: crate::kernels::seedlm::vec_dot_s16_q8_0;
+    /// SeedLM, 12-bit seeds.
+    SeedLmS12 = "seedlm_s12", seedlm(12), f16_fields: 0, Q8_0,
+        to_float: crate::kernels::seedlm::to_float_s12, vec_dot: crate::kernels::seedlm::vec_dot_s12_q8_0;
+    /// SeedLM, 8-bit seeds.
+    SeedLmS8 = "seedlm_s8", seedlm(8), f16_fields: 0, Q8_0,
+        to_float: crate::kernels::seedlm::to_float_s8, vec_dot: crate::kernels::seedlm::vec_dot_s8_q8_0;
+    /// Vector quantization (SPEC.md §7.10): scale code, 4 × (first-stage, residual) index bytes.
+    Vq8R2x256G32 = "vq8_r2x256_g32", vq_layout(), f16_fields: 0, Q8_0,
+        to_float: crate::kernels::vq::to_float, vec_dot: crate::kernels::vq::vec_dot_q8_0;
+}
+
+/// The SeedLM layout with `seed_bits`-bit seeds (SPEC.md §7.9).
+const fn seedlm(seed_bits: u32) -> BlockLayout {
+    BlockLayout {
+        elements: hct_format::codec::seedlm::BLOCK as u32,
+        bytes: hct_format::codec::seedlm::block_bytes(seed_bits),
+        partial_last_block: false,
+        same_bytes_as_ggml: None,
+    }
+}
+
+/// The vector-quantization layout (SPEC.md §7.10).
+const fn vq_layout() -> BlockLayout {
+    BlockLayout {
+        elements: hct_format::codec::vq::GROUP as u32,
+        bytes: hct_format::codec::vq::GROUP_BYTES as u32,
+        partial_last_block: false,
+        same_bytes_as_ggml: None,
+    }
 }
 
 use crate::kernels::portable;

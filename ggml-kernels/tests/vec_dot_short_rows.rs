@@ -64,7 +64,8 @@ fn simd_vec_dot_equals_the_reference_on_every_row_of_1_to_33_blocks() {
                         expect.to_bits(),
                         got.to_bits()
                     );
-                    if scales == Scales::NegativeZero {
+                    // (Layouts without binary16 scales have no −0 scale to store.)
+                    if scales == Scales::NegativeZero && format.spec().f16_fields > 0 {
                         assert_eq!(expect.to_bits(), 0, "−0 terms sum to +0 in +0 lanes");
                     }
                     compared += 1;

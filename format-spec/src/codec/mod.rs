@@ -14,6 +14,8 @@ mod raw;
 pub mod searched;
 pub mod ternary;
 pub mod spectral;
+pub mod seedlm;
+pub mod vq;
 
 use std::fmt;
 
@@ -182,6 +184,8 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(searched::all());
     v.extend(ternary::all());
     v.extend(spectral::all());
+    v.extend(seedlm::all());
+    v.push(&vq::CODEC);
     v
 }
 

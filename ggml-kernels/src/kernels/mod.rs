@@ -13,6 +13,8 @@
 pub mod portable;
 
 pub mod iq4_nl;
+pub mod seedlm;
+pub mod vq;
 
 pub mod hct_v3;
 
