@@ -44,6 +44,7 @@ if [ -f compat-tests/ci.sh ]; then
   eval "$(bash compat-tests/peers.sh env)"
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_int4_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_searched_vectors.py
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_shifted_vectors.py
   if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
     say "libhct against the real ggml (C program through the C ABI)"
     bash compat-tests/c/run_hct_vs_ggml.sh

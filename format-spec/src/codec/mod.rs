@@ -12,6 +12,7 @@ pub mod ggml;
 pub mod int4;
 mod raw;
 pub mod searched;
+pub mod shifted;
 
 use std::fmt;
 
@@ -171,6 +172,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(ggml::all());
     v.extend(int4::all());
     v.extend(searched::all());
+    v.extend(shifted::all());
     v
 }
 
