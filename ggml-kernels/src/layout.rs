@@ -129,6 +129,9 @@ weight_formats! {
     /// ggml IQ4_NL: fp16 d, 16 bytes of indices into a fixed non-uniform codebook.
     Iq4Nl = "iq4_nl", ggml("iq4_nl"), f16_fields: 1, Q8_0,
         to_float: crate::kernels::iq4_nl::to_float, vec_dot: crate::kernels::iq4_nl::vec_dot_q8_0;
+    /// HCT `nl4_sh64_v1` (SPEC.md §7.7): super-blocks of 64, fp16 d, per-32 sub-scale and shift.
+    Nl4Sh64 = "nl4_sh64", hct_format::codec::shifted::block_layout(), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::nl4_sh64::to_float, vec_dot: crate::kernels::nl4_sh64::vec_dot_q8_0;
 }
 
 use crate::kernels::portable;

@@ -24,6 +24,7 @@ macro_rules! for_each_codec {
             int4_g32_fp16_v1 => Int4G32,
             int4_opt_v1 => Int4G16,
             ggml_iq4_nl => Iq4Nl,
+            nl4_sh64_v1 => Nl4Sh64,
         }
     };
 }

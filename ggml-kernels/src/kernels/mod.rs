@@ -13,6 +13,7 @@
 pub mod portable;
 
 pub mod iq4_nl;
+pub mod nl4_sh64;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
