@@ -6,6 +6,11 @@
 //! store 32-element blocks, so they fit any row whose length is a multiple of 32 (ggml's
 //! 256-element k-quant layouts cannot store rows of 576, SmolLM2's width).
 //!
+//! With `--budget-menu plugin` each size level also offers the HCT layouts of that size
+//! (`nl4_sh64_v1` beside `iq4_nl_mse_v1`), for files run by llama.cpp with the HCT plugin: per
+//! matrix, a level's codec is the one with the least sampled error among those that can store
+//! its rows (the first listed on a tie).
+//!
 //! Without calibration data, the estimate of model error is the sum over weight matrices of
 //! each matrix's normalized squared error `Σ(w − w')² / Σw²`: every matrix's relative
 //! output noise counts
@@ -29,6 +34,37 @@ use serde::Serialize;
 
 /// The codecs the budget chooses from, cheapest first.
 pub const MENU: [&str; 3] = ["iq4_nl_mse_v1", "q5_0_mse_v1", "q8_0_mse_v1"];
+
+/// HCT layouts offered with `--budget-menu plugin`: (codec, the `MENU` level of its size).
+pub const PLUGIN_ALTERNATIVES: [(&str, usize); 1] = [("nl4_sh64_v1", 0)];
+
+/// Which codecs a level may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Menu {
+    /// ggml block layouts only: the file runs in stock llama.cpp after a native export.
+    #[default]
+    Ggml,
+    /// ggml layouts and HCT layouts of the same sizes: for llama.cpp with the HCT plugin
+    /// (export with `--gguf-mode plugin`).
+    Plugin,
+}
+
+impl Menu {
+    /// The candidates of `level`, in tie-break order.
+    fn level(self, level: usize) -> Vec<&'static str> {
+        let mut v = vec![MENU[level]];
+        if self == Menu::Plugin {
+            v.extend(
+                PLUGIN_ALTERNATIVES
+                    .iter()
+                    .filter(|(_, l)| *l == level)
+                    .map(|(c, _)| *c),
+            );
+        }
+        v
+    }
+}
 
 /// Rows sampled per matrix for the error estimate (evenly spaced, first row included).
 const SAMPLE_ROWS: u64 = 64;
@@ -77,6 +113,7 @@ pub struct Decision {
 #[derive(Debug, Clone, Serialize)]
 pub struct Allocation {
     pub target: Target,
+    pub menu: Menu,
     /// Payload bytes the budget allows (after the fixed tensors and, for --max-size, the
     /// header and alignment).
     pub budget_payload_bytes: u64,
@@ -134,6 +171,7 @@ pub fn allocate(
     tensors: &[SrcTensor<'_>],
     plan: &Plan,
     target: Target,
+    menu: Menu,
     header_bytes: u64,
 ) -> Result<Allocation> {
     // A decoder LM without an output matrix multiplies by its token embedding instead
@@ -198,10 +236,29 @@ pub fn allocate(
         };
         bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");
     }
-    let estimates: Vec<Vec<Estimate>> = chosen
+    let all_estimates: Vec<Vec<Estimate>> = chosen
         .par_iter()
-        .map(|&(i, _)| estimate(&tensors[i]))
+        .map(|&(i, _)| estimate(&tensors[i], menu))
         .collect::<Result<_>>()?;
+    // Per matrix and level, the candidate with the least error (first on a tie).
+    let estimates: Vec<Vec<Estimate>> = all_estimates
+        .iter()
+        .map(|est| {
+            (0..MENU.len())
+                .map(|l| {
+                    let mut best: Option<&Estimate> = None;
+                    for c in menu.level(l) {
+                        if let Some(e) = est.iter().find(|e| e.codec == c) {
+                            if best.is_none_or(|b| e.nmse < b.nmse) {
+                                best = Some(e);
+                            }
+                        }
+                    }
+                    best.expect("every MENU codec is estimated").clone()
+                })
+                .collect()
+        })
+        .collect();
     let mut level: Vec<usize> = chosen
         .iter()
         .map(|&(_, role)| {
@@ -236,15 +293,16 @@ pub fn allocate(
     }
     let decisions: Vec<(String, Decision)> = chosen
         .iter()
-        .zip(estimates)
+        .zip(all_estimates)
         .zip(&level)
-        .map(|((&(i, role), est), &l)| {
+        .enumerate()
+        .map(|(k, ((&(i, role), est), &l))| {
             (
                 tensors[i].name.clone(),
                 Decision {
                     role,
                     floor: floor_of(role),
-                    codec: MENU[l],
+                    codec: estimates[k][l].codec,
                     estimates: est,
                 },
             )
@@ -261,6 +319,7 @@ pub fn allocate(
         .sum();
     Ok(Allocation {
         target,
+        menu,
         budget_payload_bytes: budget_total,
         chosen_payload_bytes: total,
         fixed_payload_bytes,
@@ -271,9 +330,9 @@ pub fn allocate(
     })
 }
 
-/// Encode a fixed sample of the matrix's rows under every menu codec; the normalized
-/// squared error of each.
-fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
+/// Encode a fixed sample of the matrix's rows under every menu codec that can store them; the
+/// normalized squared error of each.
+fn estimate(t: &SrcTensor<'_>, menu: Menu) -> Result<Vec<Estimate>> {
     let from = decoder(&t.codec, &t.name)?;
     let (rows, row_len) = codec::rows_of(&t.shape)
         .with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
@@ -285,8 +344,12 @@ fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
     let mut x = vec![0f32; n];
     let mut y = vec![0f32; n];
     let mut out = Vec::new();
-    for id in MENU {
-        let to = searched::find_searched(id).expect("menu codecs are searched codecs");
+    let candidates = (0..MENU.len()).flat_map(|l| menu.level(l));
+    for id in candidates {
+        let to = codec::find(id).expect("menu codecs are registered");
+        if to.row_bytes(row_len).is_err() {
+            continue;
+        }
         let mut bytes = vec![0u8; to.row_bytes(row_len)? as usize];
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for s in 0..sample {
@@ -296,7 +359,7 @@ fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
                 .get(r * in_row..(r + 1) * in_row)
                 .with_context(|| format!("tensor {:?}: payload shorter than its shape", t.name))?;
             from.decode_row(src, &mut x)?;
-            to.encode_row_weighted(&x, importance.as_deref(), &mut bytes)
+            encode_weighted(to, &x, importance.as_deref(), &mut bytes)
                 .with_context(|| format!("tensor {:?} row {r} under {id}", t.name))?;
             to.decode_row(&bytes, &mut y)?;
             for j in 0..n {
@@ -313,6 +376,22 @@ fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
         });
     }
     Ok(out)
+}
+
+/// Encode with column importance, for the codecs whose encoders take it.
+fn encode_weighted(
+    to: &dyn Codec,
+    x: &[f32],
+    importance: Option<&[f32]>,
+    bytes: &mut [u8],
+) -> Result<(), codec::CodecError> {
+    if let Some(c) = searched::find_searched(to.id()) {
+        return c.encode_row_weighted(x, importance, bytes);
+    }
+    if to.id() == codec::shifted::NL4_SH64_V1.id() {
+        return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
+    }
+    to.encode_row(x, bytes)
 }
 
 #[cfg(test)]
@@ -339,6 +418,12 @@ mod tests {
         for c in MENU {
             assert!(searched::find_searched(c).is_some(), "{c}");
         }
+        for (c, l) in PLUGIN_ALTERNATIVES {
+            let (a, b) = (codec::find(c).unwrap(), codec::find(MENU[l]).unwrap());
+            assert_eq!(a.row_bytes(576).unwrap(), b.row_bytes(576).unwrap(), "{c}");
+        }
+        assert_eq!(Menu::Plugin.level(0), ["iq4_nl_mse_v1", "nl4_sh64_v1"]);
+        assert_eq!(Menu::Ggml.level(0), ["iq4_nl_mse_v1"]);
         for r in [
             Role::Output,
             Role::TiedEmbedding,

@@ -91,6 +91,11 @@ pub struct Args {
     /// Like --target-bpw, with a limit on the whole output file in bytes instead.
     #[arg(long, value_name = "BYTES", conflicts_with = "codec")]
     max_size: Option<u64>,
+    /// Codecs --target-bpw / --max-size choose from. ggml: ggml block layouts (stock
+    /// llama.cpp). plugin: also HCT layouts of the same sizes (nl4_sh64_v1), for llama.cpp with
+    /// the HCT plugin (export with --gguf-mode plugin).
+    #[arg(long, value_enum, default_value = "ggml", value_name = "MENU")]
+    budget_menu: budget::Menu,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -173,7 +178,7 @@ pub fn run(a: Args) -> Result<()> {
         Some(target) => {
             let tensors = src.tensors();
             let header = header_bound(&src, &tensors)?;
-            let alloc = budget::allocate(&tensors, &plan, target, header)?;
+            let alloc = budget::allocate(&tensors, &plan, target, a.budget_menu, header)?;
             if alloc.decisions.is_empty() {
                 bail!("no weight matrix has rows the budget codecs can store (multiples of 32 elements)");
             }
