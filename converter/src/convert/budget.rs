@@ -17,7 +17,8 @@
 //! the same, whatever its size. Each matrix's error under each codec is measured by encoding
 //! a fixed sample of its rows. Every matrix starts at its role's floor; then, while the
 //! budget allows, the single upgrade with the largest error reduction per added byte is
-//! applied (ties: earlier tensor, then cheaper codec). Floors: the output matrix, and the
+//! applied (ties: earlier tensor, then cheaper codec). With `--imatrix`, squared errors are
+//! weighted by column importance. Floors: the output matrix, and the
 //! token embedding when it doubles as the output (tied: no output matrix but a final norm
 //! before one), at `q8_0_mse_v1`, as llama-quantize
 //! keeps them at 8 bits or more; `attn_v` at `q5_0_mse_v1`; everything else
@@ -26,9 +27,11 @@
 
 use super::plan::Plan;
 use super::source::SrcTensor;
+use super::imatrix::Imatrix;
 use super::to_hct::decoder;
+use super::transcode::encode_weighted;
 use anyhow::{bail, Context, Result};
-use hct_format::codec::{self, searched, Codec};
+use hct_format::codec;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -172,6 +175,7 @@ pub fn allocate(
     plan: &Plan,
     target: Target,
     menu: Menu,
+    imatrix: Option<&Imatrix>,
     header_bytes: u64,
 ) -> Result<Allocation> {
     // A decoder LM without an output matrix multiplies by its token embedding instead
@@ -238,7 +242,7 @@ pub fn allocate(
     }
     let all_estimates: Vec<Vec<Estimate>> = chosen
         .par_iter()
-        .map(|&(i, _)| estimate(&tensors[i], menu))
+        .map(|&(i, _)| estimate(&tensors[i], menu, imatrix))
         .collect::<Result<_>>()?;
     // Per matrix and level, the candidate with the least error (first on a tie).
     let estimates: Vec<Vec<Estimate>> = all_estimates
@@ -332,14 +336,20 @@ pub fn allocate(
 
 /// Encode a fixed sample of the matrix's rows under every menu codec that can store them; the
 /// normalized squared error of each.
-fn estimate(t: &SrcTensor<'_>, menu: Menu) -> Result<Vec<Estimate>> {
+fn estimate(t: &SrcTensor<'_>, menu: Menu, imatrix: Option<&Imatrix>) -> Result<Vec<Estimate>> {
     let from = decoder(&t.codec, &t.name)?;
     let (rows, row_len) = codec::rows_of(&t.shape)
         .with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
     let in_row = from.row_bytes(row_len)? as usize;
     let n = row_len as usize;
-    // Column importance (an imatrix) is not read yet: every column counts the same.
-    let importance: Option<Vec<f32>> = None;
+    // With --imatrix, errors are weighted by column importance, as the encoders weight them.
+    let importance: Option<Vec<f32>> = match imatrix {
+        Some(m) => m
+            .columns(&t.name, row_len)
+            .with_context(|| format!("tensor {:?}", t.name))?
+            .map(<[f32]>::to_vec),
+        None => None,
+    };
     let sample = rows.min(SAMPLE_ROWS);
     let mut x = vec![0f32; n];
     let mut y = vec![0f32; n];
@@ -378,22 +388,6 @@ fn estimate(t: &SrcTensor<'_>, menu: Menu) -> Result<Vec<Estimate>> {
     Ok(out)
 }
 
-/// Encode with column importance, for the codecs whose encoders take it.
-fn encode_weighted(
-    to: &dyn Codec,
-    x: &[f32],
-    importance: Option<&[f32]>,
-    bytes: &mut [u8],
-) -> Result<(), codec::CodecError> {
-    if let Some(c) = searched::find_searched(to.id()) {
-        return c.encode_row_weighted(x, importance, bytes);
-    }
-    if to.id() == codec::shifted::NL4_SH64_V1.id() {
-        return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
-    }
-    to.encode_row(x, bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,7 +410,7 @@ mod tests {
         assert_eq!(role_of("blk.3.ffn_down.weight", true), Role::FfnDown);
         assert_eq!(role_of("blk.3.attn_q.weight", true), Role::Other);
         for c in MENU {
-            assert!(searched::find_searched(c).is_some(), "{c}");
+            assert!(codec::searched::find_searched(c).is_some(), "{c}");
         }
         for (c, l) in PLUGIN_ALTERNATIVES {
             let (a, b) = (codec::find(c).unwrap(), codec::find(MENU[l]).unwrap());

@@ -1,6 +1,7 @@
 //! `hct convert`: between safetensors, GGUF and HCT, streaming, tensor by tensor.
 
 mod budget;
+mod imatrix;
 mod plan;
 mod quality;
 pub mod source;
@@ -96,6 +97,11 @@ pub struct Args {
     /// the HCT plugin (export with --gguf-mode plugin).
     #[arg(long, value_enum, default_value = "ggml", value_name = "MENU")]
     budget_menu: budget::Menu,
+    /// Weight the searched encoders' error (and the budget's estimate) by per-column
+    /// importance from a llama-imatrix file (GGUF or legacy .dat), matched by tensor name;
+    /// each tensor it weighted records the file's SHA-256. Default: no calibration data.
+    #[arg(long, value_name = "FILE")]
+    imatrix: Option<PathBuf>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -174,11 +180,18 @@ pub fn run(a: Args) -> Result<()> {
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let start = Instant::now();
     let src = Source::open(&a.input, from)?;
+    let imatrix = match &a.imatrix {
+        Some(p) => Some(imatrix::Imatrix::load(p)?),
+        None => None,
+    };
+    if let Some(m) = &imatrix {
+        tracing::info!("imatrix: {} entries, {} ({})", m.len(), m.digest, m.format);
+    }
     let allocation = match budget_target {
         Some(target) => {
             let tensors = src.tensors();
             let header = header_bound(&src, &tensors)?;
-            let alloc = budget::allocate(&tensors, &plan, target, a.budget_menu, header)?;
+            let alloc = budget::allocate(&tensors, &plan, target, a.budget_menu, imatrix.as_ref(), header)?;
             if alloc.decisions.is_empty() {
                 bail!("no weight matrix has rows the budget codecs can store (multiples of 32 elements)");
             }
@@ -194,7 +207,7 @@ pub fn run(a: Args) -> Result<()> {
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
-        Format::Hct => to_hct::write_hct(&src, &a.output, &plan, vec![], &progress)?,
+        Format::Hct => to_hct::write_hct(&src, &a.output, &plan, vec![], imatrix.as_ref(), &progress)?,
         Format::Safetensors => {
             let r =
                 to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;
