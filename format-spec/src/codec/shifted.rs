@@ -58,6 +58,16 @@ pub fn all() -> Vec<&'static dyn Codec> {
     vec![&NL4_SH64_V1]
 }
 
+/// The geometry of `nl4_sh64_v1`, as a constant for libhct's layout table.
+pub const fn block_layout() -> super::BlockLayout {
+    super::BlockLayout {
+        elements: SUPER as u32,
+        bytes: SUPER_BYTES as u32,
+        partial_last_block: false,
+        same_bytes_as_ggml: None,
+    }
+}
+
 /// A block header: the sub-scale in bits 1–7 (two's complement), the shift bit in bit 0.
 pub fn header(s: i32, h: u8) -> u8 {
     (((s as i8) as u8) << 1) | (h & 1)
@@ -289,12 +299,7 @@ impl Codec for ShiftedNl4 {
     }
 
     fn block_layout(&self) -> Option<super::BlockLayout> {
-        Some(super::BlockLayout {
-            elements: SUPER as u32,
-            bytes: SUPER_BYTES as u32,
-            partial_last_block: false,
-            same_bytes_as_ggml: None,
-        })
+        Some(block_layout())
     }
 
     fn row_bytes(&self, row_len: u64) -> Result<u64, CodecError> {

@@ -786,6 +786,4 @@ pub(crate) const KERNELS: KernelTable = {
         .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, None)
         .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, None)
         .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, None)
-        .with_to_float(Nl4Sh64, super::nl4_sh64::neon::to_float)
-        .with_vec_dot(Nl4Sh64, super::nl4_sh64::neon::vec_dot_q8_0, None)
 };
