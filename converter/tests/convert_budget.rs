@@ -280,16 +280,27 @@ fn plugin_menu_offers_hct_layouts_where_rows_fit_and_exports_them_as_extension_t
             assert_eq!(est.len(), if has_nl4 { 4 } else { 3 }, "{name}");
             // At the 4.5-bit level the lower sampled error wins.
             if t["codec"] == "nl4_sh64_v1" || t["codec"] == "iq4_nl_mse_v1" {
-                let e = |c: &str| est.iter().find(|e| e["codec"] == c).map(|e| e["nmse"].as_f64().unwrap());
+                let e = |c: &str| {
+                    est.iter()
+                        .find(|e| e["codec"] == c)
+                        .map(|e| e["nmse"].as_f64().unwrap())
+                };
                 if let (Some(a), Some(b)) = (e("nl4_sh64_v1"), e("iq4_nl_mse_v1")) {
-                    let want = if a < b { "nl4_sh64_v1" } else { "iq4_nl_mse_v1" };
+                    let want = if a < b {
+                        "nl4_sh64_v1"
+                    } else {
+                        "iq4_nl_mse_v1"
+                    };
                     assert_eq!(t["codec"], want, "{name}");
                 }
             }
         }
         outputs.push(out);
     }
-    let (a, b) = (std::fs::read(&outputs[0]).unwrap(), std::fs::read(&outputs[1]).unwrap());
+    let (a, b) = (
+        std::fs::read(&outputs[0]).unwrap(),
+        std::fs::read(&outputs[1]).unwrap(),
+    );
     assert!(a == b, "1- and 2-thread files differ");
     let f = HctFile::open(&outputs[0]).unwrap();
     assert!(

@@ -199,7 +199,11 @@ fn build() -> VectorFile {
     let mut refused = Vec::new();
     for i in refusals() {
         let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(c.encode_row(&i.x, &mut bytes).is_err(), "must refuse {}", i.name);
+        assert!(
+            c.encode_row(&i.x, &mut bytes).is_err(),
+            "must refuse {}",
+            i.name
+        );
         refused.push(Refusal {
             name: i.name.into(),
             why: i.why.into(),

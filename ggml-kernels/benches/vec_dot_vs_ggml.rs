@@ -179,56 +179,37 @@ impl<'g> Bench<'g> {
         let act = |t: c_int| self.ggml.quantize_activation(t, &self.activation);
         let (q8_0, q8_1) = (act(GGML_TYPE_Q8_0), act(GGML_TYPE_Q8_1));
         let traits = |id: &str| traits_for(id).expect("libhct has this codec");
-        let case = |hct: &'static CodecTraits,
-                    hct_bytes: &Vec<u8>,
-                    hct_act: &Vec<u8>,
-                    ggml_type: c_int,
-                    ggml_name: &'static str,
-                    ggml_bytes: &Vec<u8>| Case {
-            hct,
-            hct_bytes: hct_bytes.clone(),
-            hct_act: hct_act.clone(),
-            ggml_name,
-            ggml_vec_dot: self.ggml.vec_dot(ggml_type),
-            ggml_act_type: self.ggml.traits(ggml_type).vec_dot_type,
-            ggml_bytes: ggml_bytes.clone(),
-            ggml_act: act(self.ggml.traits(ggml_type).vec_dot_type),
-        };
-        let iq4_nl = self
-            .ggml
-            .quantize(GGML_TYPE_IQ4_NL, &self.weights, self.rows, self.row_len);
-        let nl4 = nl4_sh64_from_iq4_nl(&iq4_nl);
-        let mut cases = vec![
-            case(traits("ggml_q4_0"), &q4_0, &q8_0, GGML_TYPE_Q4_0, "q4_0", &q4_0),
-            case(traits("ggml_q4_1"), &q4_1, &q8_1, GGML_TYPE_Q4_1, "q4_1", &q4_1),
-            case(
-                traits("int4_g32_fp16_v1"),
-                &q4_1,
-                &q8_0,
-                GGML_TYPE_Q4_1,
-                "q4_1",
-                &q4_1,
-            ),
-            case(traits("int4_opt_v1"), &g16, &q8_0, GGML_TYPE_Q4_1, "q4_1", &q4_1),
-            case(
-                traits("nl4_sh64_v1"),
-                &nl4,
-                &q8_0,
-                GGML_TYPE_IQ4_NL,
-                "iq4_nl",
-                &iq4_nl,
-            ),
-        ];
-        // ggml's 256-element super-block layouts hold only rows of multiples of 256.
-        if self.row_len % 256 == 0 {
-            for (ty, name) in [(GGML_TYPE_IQ4_XS, "iq4_xs"), (GGML_TYPE_Q4_K, "q4_k")] {
-                let bytes = self
-                    .ggml
-                    .quantize(ty, &self.weights, self.rows, self.row_len);
-                cases.push(case(traits("nl4_sh64_v1"), &nl4, &q8_0, ty, name, &bytes));
-            }
-        }
-        cases
+        let case =
+            |hct: &'static CodecTraits, hct_bytes: &Vec<u8>, hct_act: &Vec<u8>, ggml_type| {
+                let ggml_act = match ggml_type {
+                    GGML_TYPE_Q4_0 => q8_0.clone(),
+                    _ => q8_1.clone(),
+                };
+                Case {
+                    hct,
+                    hct_bytes: hct_bytes.clone(),
+                    hct_act: hct_act.clone(),
+                    ggml_name: if ggml_type == GGML_TYPE_Q4_0 {
+                        "q4_0"
+                    } else {
+                        "q4_1"
+                    },
+                    ggml_vec_dot: self.ggml.vec_dot(ggml_type),
+                    ggml_act_type: self.ggml.traits(ggml_type).vec_dot_type,
+                    ggml_bytes: if ggml_type == GGML_TYPE_Q4_0 {
+                        q4_0.clone()
+                    } else {
+                        q4_1.clone()
+                    },
+                    ggml_act,
+                }
+            };
+        vec![
+            case(traits("ggml_q4_0"), &q4_0, &q8_0, GGML_TYPE_Q4_0),
+            case(traits("ggml_q4_1"), &q4_1, &q8_1, GGML_TYPE_Q4_1),
+            case(traits("int4_g32_fp16_v1"), &q4_1, &q8_0, GGML_TYPE_Q4_1),
+            case(traits("int4_opt_v1"), &g16, &q8_0, GGML_TYPE_Q4_1),
+        ]
     }
 
     fn measure(&self, case: &Case, trials: usize) -> Timings {
@@ -329,10 +310,6 @@ impl<'g> Bench<'g> {
         // int4_opt_v1 is another quantization of the weights altogether.
         let tolerance = match (case.hct.format, case.hct.format.activation()) {
             (WeightFormat::Int4G16, _) => 0.2,
-            // nl4_sh64_v1 re-scales IQ4_NL's codes (see nl4_sh64_from_iq4_nl): close to ggml's
-            // IQ4_NL product, another quantization than IQ4_XS's or Q4_K's.
-            (WeightFormat::Nl4Sh64, _) if case.ggml_name == "iq4_nl" => 2e-2,
-            (WeightFormat::Nl4Sh64, _) => 0.2,
             (_, act) if act.ggml_type_id() as c_int != case.ggml_act_type => 1e-2,
             _ => 1e-4,
         };
@@ -470,31 +447,6 @@ const GGML_TYPE_Q4_0: c_int = 2;
 const GGML_TYPE_Q4_1: c_int = 3;
 const GGML_TYPE_Q8_0: c_int = 8;
 const GGML_TYPE_Q8_1: c_int = 9;
-const GGML_TYPE_Q4_K: c_int = 12;
-const GGML_TYPE_IQ4_NL: c_int = 20;
-const GGML_TYPE_IQ4_XS: c_int = 23;
-
-/// `nl4_sh64_v1` bytes with ggml IQ4_NL's codes: each pair of IQ4_NL blocks (d0, d1) becomes one
-/// super-block with `d = max(|d0|, |d1|) / 63` and sub-scales `round(d_b / d)`, shift bit 0. The
-/// kernel's speed does not depend on the values; this keeps its product close to ggml's IQ4_NL
-/// one (checked) without running HCT's much slower searched encoder on 58 M weights.
-fn nl4_sh64_from_iq4_nl(iq4: &[u8]) -> Vec<u8> {
-    use hct_format::codec::shifted::header;
-    let f16 = |b: &[u8]| hct::fp16::f16_bits_to_f32(u16::from_le_bytes([b[0], b[1]]));
-    let mut out = Vec::with_capacity(iq4.len());
-    for pair in iq4.chunks_exact(36) {
-        let (d0, d1) = (f16(&pair[0..2]), f16(&pair[18..20]));
-        let d = f32_to_f16_bits(d0.abs().max(d1.abs()) / 63.0);
-        let df = hct::fp16::f16_bits_to_f32(d);
-        let s = |db: f32| if df == 0.0 { 0 } else { (db / df).round().clamp(-64.0, 63.0) as i32 };
-        out.extend(d.to_le_bytes());
-        out.push(header(s(d0), 0));
-        out.push(header(s(d1), 0));
-        out.extend(&pair[2..18]);
-        out.extend(&pair[20..36]);
-    }
-    out
-}
 
 type VecDot =
     unsafe extern "C" fn(c_int, *mut f32, usize, *const c_void, usize, *const c_void, usize, c_int);

@@ -25,9 +25,9 @@
 //! `iq4_nl_mse_v1`. Everything here is computed in a fixed order, so the choice does not
 //! depend on the thread count.
 
+use super::imatrix::Imatrix;
 use super::plan::Plan;
 use super::source::SrcTensor;
-use super::imatrix::Imatrix;
 use super::to_hct::decoder;
 use super::transcode::encode_weighted;
 use anyhow::{bail, Context, Result};

@@ -34,13 +34,16 @@ pub struct Imatrix {
 
 impl Imatrix {
     pub fn load(path: &Path) -> Result<Imatrix> {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read imatrix {}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read imatrix {}", path.display()))?;
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
         let (format, entries) = if bytes.starts_with(b"GGUF") {
             ("gguf", read_gguf(path)?)
         } else {
-            ("dat", read_dat(&bytes).with_context(|| format!("imatrix {}", path.display()))?)
+            (
+                "dat",
+                read_dat(&bytes).with_context(|| format!("imatrix {}", path.display()))?,
+            )
         };
         if entries.is_empty() {
             bail!("imatrix {} holds no entries", path.display());
@@ -78,7 +81,11 @@ fn read_gguf(path: &Path) -> Result<BTreeMap<String, Vec<f32>>> {
     let f32_of = |i: usize, what: &str| -> Result<Vec<f32>> {
         let t = &g.tensors()[i];
         if !matches!(t.info.tensor_type, TensorType::Ggml(ty) if ty.name == "f32") {
-            bail!("imatrix {}: {what} tensor {:?} is not F32", path.display(), t.info.name);
+            bail!(
+                "imatrix {}: {what} tensor {:?} is not F32",
+                path.display(),
+                t.info.name
+            );
         }
         Ok(g.tensor_data(i)
             .chunks_exact(4)
@@ -92,7 +99,11 @@ fn read_gguf(path: &Path) -> Result<BTreeMap<String, Vec<f32>>> {
         };
         let counts_name = format!("{name}.counts");
         let c = g.find_tensor(&counts_name).with_context(|| {
-            format!("imatrix {}: {:?} has no {counts_name:?}", path.display(), t.info.name)
+            format!(
+                "imatrix {}: {:?} has no {counts_name:?}",
+                path.display(),
+                t.info.name
+            )
         })?;
         let sums = f32_of(i, "sums")?;
         let counts = f32_of(c, "counts")?;
@@ -197,7 +208,11 @@ mod tests {
 
     #[test]
     fn legacy_values_are_divided_by_ncall() {
-        let m = read_dat(&dat(&[("a.weight", 4, &[8.0, 2.0]), ("b.weight", 0, &[3.0])])).unwrap();
+        let m = read_dat(&dat(&[
+            ("a.weight", 4, &[8.0, 2.0]),
+            ("b.weight", 0, &[3.0]),
+        ]))
+        .unwrap();
         assert_eq!(m["a.weight"], [2.0, 0.5]);
         assert_eq!(m["b.weight"], [3.0]);
     }

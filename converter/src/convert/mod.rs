@@ -191,7 +191,14 @@ pub fn run(a: Args) -> Result<()> {
         Some(target) => {
             let tensors = src.tensors();
             let header = header_bound(&src, &tensors)?;
-            let alloc = budget::allocate(&tensors, &plan, target, a.budget_menu, imatrix.as_ref(), header)?;
+            let alloc = budget::allocate(
+                &tensors,
+                &plan,
+                target,
+                a.budget_menu,
+                imatrix.as_ref(),
+                header,
+            )?;
             if alloc.decisions.is_empty() {
                 bail!("no weight matrix has rows the budget codecs can store (multiples of 32 elements)");
             }
@@ -207,7 +214,9 @@ pub fn run(a: Args) -> Result<()> {
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
-        Format::Hct => to_hct::write_hct(&src, &a.output, &plan, vec![], imatrix.as_ref(), &progress)?,
+        Format::Hct => {
+            to_hct::write_hct(&src, &a.output, &plan, vec![], imatrix.as_ref(), &progress)?
+        }
         Format::Safetensors => {
             let r =
                 to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;

@@ -247,7 +247,12 @@ fn choose_block(d: f32, sigma: f64, xs: &[f64; BLOCK], w: &[f64; BLOCK]) -> Bloc
             nearest_codes(grid, dl, xs, &mut codes);
             let e = error(grid, dl, xs, w, &codes);
             if e < best.err {
-                best = BlockChoice { s, h, codes, err: e };
+                best = BlockChoice {
+                    s,
+                    h,
+                    codes,
+                    err: e,
+                };
             }
         }
     }
@@ -410,8 +415,13 @@ mod tests {
         let mut x = vec![0.01f32; 128];
         x[100] = 1.0e9;
         let err = NL4_SH64_V1.encode_row(&x, &mut bytes).unwrap_err();
-        assert!(err.to_string().contains("block 3 (elements 96..128)"), "{err}");
-        let err = NL4_SH64_V1.encode_row(&[0.0; 32], &mut bytes[..18]).unwrap_err();
+        assert!(
+            err.to_string().contains("block 3 (elements 96..128)"),
+            "{err}"
+        );
+        let err = NL4_SH64_V1
+            .encode_row(&[0.0; 32], &mut bytes[..18])
+            .unwrap_err();
         assert!(matches!(err, CodecError::RowLength { .. }), "{err}");
         let err = NL4_SH64_V1
             .encode_row_weighted(&[0.0; 64], Some(&[1.0; 63]), &mut bytes[..36])
