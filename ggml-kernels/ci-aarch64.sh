@@ -34,5 +34,5 @@ HCT_TEST_REQUIRE_ISA=neon cargo test -p hct-kernels --target "$target" "$@"
 # The codecs' golden vectors and the container's tests must pass on aarch64 too: the same
 # bytes and bits as on x86-64 (a codec id promises that on every CPU).
 cargo test -p hct-format --target "$target" --lib --test int4_vectors --test int4_properties \
-    --test ggml_vectors --test golden --test spectral_vectors "$@"
+    --test ggml_vectors --test golden --test spectral_vectors --test shifted_vectors "$@"
 echo "ci-aarch64: hct-kernels and hct-format tests passed under qemu-aarch64 in $(( $(date +%s) - start )) s"

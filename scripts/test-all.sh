@@ -48,6 +48,7 @@ if [ -f compat-tests/ci.sh ]; then
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_ternary_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_hct_v3_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_seedlm_vq_vectors.py
+  "$HCT_PEERS_PYTHON" compat-tests/scripts/check_shifted_vectors.py
   if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
     say "libhct against the real ggml (C program through the C ABI)"
     bash compat-tests/c/run_hct_vs_ggml.sh

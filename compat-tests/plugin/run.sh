@@ -88,7 +88,7 @@ cc -O2 -std=c11 -DHCT_HOST_REGISTER "$here/host_logits.c" -I"$HCT_LLAMA_PATCHED_
 # plugin GGUFs carry as extension types), so a codec added to the registry is counted here.
 n_ext=$($hct codecs --json | $py -c 'import json, sys; print(sum(c["plugin_extension_type"] for c in json.load(sys.stdin)))')
 prompt="The Jargon File is a glossary of hacker slang. A hacker is"
-smol_codecs=(int4_opt_v1 int4_g32_fp16_v1)
+smol_codecs=(int4_opt_v1 int4_g32_fp16_v1 nl4_sh64_v1)
 for codec in "${smol_codecs[@]}"; do
     s="$work/smol.$codec"
     say "SmolLM2 F32 -> HCT ($codec) -> plugin GGUF and decoded F32 GGUF"

@@ -34,6 +34,10 @@ HCT = ROOT / "target" / "release" / "hct"
 PEERS = ROOT / "compat-tests" / "peers.sh"
 CODECS = ["iq4_nl_mse_v1", "iq4_nl_x2_v1", "q5_0_mse_v1", "q8_0_mse_v1"]
 TARGETS = [4.25, 4.5, 4.85, 5.5, 6.0, 6.5]
+# HCT layouts (SPEC.md §7.7): exported as plugin GGUFs and run by the patched llama.cpp with
+# libhct (HCT_PLUGIN_MODE=fast: libhct's kernels), rows labelled "… (plugin)".
+PLUGIN_CODECS = ["nl4_sh64_v1"]
+PLUGIN_TARGETS = [4.25, 4.5, 4.85, 5.5, 6.5]
 LLAMA = ["Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
 EMBED = ["--codec-for", "token_embd.weight=q8_0_mse_v1"]
 # Added (not multiplied) embedding tables stay at source precision, as llama-quantize keeps them.
@@ -59,8 +63,9 @@ def token_embd_type(gguf):
     return None
 
 
-def hct_row(base, label, args, work, check_threads):
-    """base GGUF → HCT with `args` → native GGUF. Returns (row, gguf path) or (row, None)."""
+def hct_row(base, label, args, work, check_threads, plugin=False):
+    """base GGUF → HCT with `args` → native GGUF (plugin GGUF with `plugin`). Returns
+    (row, gguf path) or (row, None)."""
     tag = label.replace(" ", "_")
     hct = work / f"{tag}.hct"
     t0 = time.monotonic()
@@ -86,6 +91,20 @@ def hct_row(base, label, args, work, check_threads):
         again.unlink()
         row["threads_1_and_2_identical"] = True
     gguf = work / f"{tag}.gguf"
+    if plugin:
+        # Extension types are not readable by gguf-py: bits per weight from the conversion's
+        # own report (payload bytes are the GGUF's tensor bytes, byte for byte).
+        run([HCT, "convert", hct, gguf, "--gguf-mode", "plugin"])
+        hct.unlink()
+        run([HCT, "verify", gguf])
+        reps = summary["tensor_reports"]
+        row["gguf_bits_per_weight"] = 8.0 * sum(r["bytes_out"] for r in reps) / sum(r["elements"] for r in reps)
+        types = {}
+        for r in reps:
+            types[r["codec"]] = types.get(r["codec"], 0) + 1
+        row["tensor_types"] = types
+        row["token_embd_type"] = next((r["codec"] for r in reps if r["name"] == "token_embd.weight"), None)
+        return row, gguf
     run([HCT, "convert", hct, gguf])  # native: ggml layouts carried byte for byte
     hct.unlink()
     b = peers("bpw", gguf)
@@ -102,15 +121,22 @@ def llama_row(base, t):
 
 
 def rows_for(base, measure, work, thread_check, quick, codecs=CODECS, targets=TARGETS, llama=LLAMA,
-             save=lambda rows: None):
+             save=lambda rows: None, plugin_measure=None, plugin_codecs=PLUGIN_CODECS,
+             plugin_targets=PLUGIN_TARGETS):
     rows = []
-    jobs = [(c, ["--codec", c, *EMBED]) for c in codecs] + \
-           [(f"bpw {t}", ["--target-bpw", str(t)]) for t in targets]
-    for label, args in jobs:
-        row, gguf = hct_row(base, label, args, work, thread_check)
+    jobs = [(c, ["--codec", c, *EMBED], False) for c in codecs] + \
+           [(f"bpw {t}", ["--target-bpw", str(t)], False) for t in targets]
+    if plugin_measure is not None:
+        jobs += [(f"{c} (plugin)", ["--codec", c, *EMBED], True) for c in plugin_codecs] + \
+                [(f"bpw {t} (plugin)", ["--target-bpw", str(t), "--budget-menu", "plugin"], True)
+                 for t in plugin_targets]
+    for label, args, plugin in jobs:
+        row, gguf = hct_row(base, label, args, work, thread_check, plugin)
         if gguf is not None:
-            row.update(measure(gguf))
+            row.update((plugin_measure if plugin else measure)(gguf))
             gguf.unlink()
+        row["runtime"] = "llama.cpp + HCT plugin (libhct kernels)" if plugin else "stock llama.cpp"
+        save(rows + [row])
         rows.append(row)
         print(f"{label}: {json.dumps({k: v for k, v in row.items() if k not in ('budget', 'tensor_types')})}",
               file=sys.stderr)
@@ -123,6 +149,39 @@ def rows_for(base, measure, work, thread_check, quick, codecs=CODECS, targets=TA
     return rows
 
 
+def plugin_tools(work):
+    """A bin directory whose llama-perplexity / llama-embedding are the patched llama.cpp's with
+    libhct preloaded (HCT_PLUGIN_MODE=fast), as compat-tests/plugin/run.sh makes them."""
+    patched = dict(line.removeprefix("export ").replace("'", "").split("=", 1) for line in
+                   run(["bash", ROOT / "compat-tests/plugin/build_patched.sh", "env"]).stdout.split("\n")
+                   if "=" in line)
+    run(["cargo", "build", "--release", "--locked", "-p", "hct-kernels", "--manifest-path", ROOT / "Cargo.toml"])
+    libhct = ROOT / "target" / "release" / "libhct.so"
+    bindir = work / "bin-plugin"
+    bindir.mkdir(exist_ok=True)
+    for tool in ("llama-perplexity", "llama-embedding"):
+        w = bindir / tool
+        w.write_text(f"#!/bin/sh\nLD_PRELOAD='{libhct}' HCT_PLUGIN_MODE=fast exec '{patched['HCT_LLAMA_PATCHED_BIN']}/{tool}' \"$@\"\n")
+        w.chmod(0o755)
+    return bindir
+
+
+def plugin_peers(bindir, env, stats, *args):
+    """peers.py with the plugin tools; libhct's per-codec call counts land in `stats`."""
+    e = {**os.environ, **env, "HCT_LLAMA_BIN": str(bindir), "HCT_PLUGIN_STATS": str(stats)}
+    r = subprocess.run([env["HCT_PEERS_PYTHON"], str(ROOT / "compat-tests" / "peers.py"), *map(str, args)],
+                       capture_output=True, text=True, env=e)
+    if r.returncode != 0:
+        sys.exit(f"plugin run failed: {args}\n{r.stderr[-4000:]}")
+    out = json.loads(r.stdout)
+    try:
+        calls = json.loads(Path(stats).read_text())["codecs"]
+        out["plugin_vec_dot_calls"] = {c: v["vec_dot_calls"] for c, v in calls.items() if v.get("vec_dot_calls")}
+    except (OSError, KeyError, ValueError):
+        out["plugin_vec_dot_calls"] = None
+    return out
+
+
 def throughput(rows, base, work, env):
     """Whole-process encoder time at 2 threads: the iq4_nl_mse_v1 row's conversion (token_embd
     as q8_0_mse_v1) beside a fresh llama-quantize IQ4_NL of the same base (its default mix
@@ -133,9 +192,10 @@ def throughput(rows, base, work, env):
     run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
     theirs = time.monotonic() - t0
     g.unlink()
-    ours = next(r for r in rows if r["codec"] == "iq4_nl_mse_v1")["encode_seconds_2_threads"]
-    out = [{"hct_codec": "iq4_nl_mse_v1", "hct_seconds": ours, "llama_quantize_type": "IQ4_NL",
-            "llama_quantize_seconds": round(theirs, 2)}]
+    out = [{"hct_codec": c, "hct_seconds": r["encode_seconds_2_threads"], "llama_quantize_type": "IQ4_NL",
+            "llama_quantize_seconds": round(theirs, 2)}
+           for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
+           for r in rows if r["codec"] == c and "encode_seconds_2_threads" in r]
     print(f"throughput {out}", file=sys.stderr)
     return out
 
@@ -198,9 +258,13 @@ for kind, style, lab in [("llama.cpp", "o-", "llama.cpp (llama-quantize default 
     ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=lab)
     for b, k, c in pts:
         ax.annotate(c.split()[-1], (b, k), fontsize=7, xytext=(3, 3), textcoords="offset points")
-bud = sorted((r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows
-             if r["kind"] == "hct" and r["codec"].startswith("bpw") and "kld_mean" in r)
-ax.plot([p[0] for p in bud], [p[1] for p in bud], "s-", label="HCT --target-bpw")
+for plug, style, lab in [(False, "s-", "HCT --target-bpw (ggml layouts, stock llama.cpp)"),
+                         (True, "D-", "HCT --target-bpw --budget-menu plugin (HCT plugin)")]:
+    bud = sorted((r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows
+                 if r["kind"] == "hct" and r["codec"].startswith("bpw") and "kld_mean" in r
+                 and ("(plugin)" in r["codec"]) == plug)
+    if bud:
+        ax.plot([p[0] for p in bud], [p[1] for p in bud], style, label=lab)
 fix = [(r["gguf_bits_per_weight"], r["kld_mean"], r["codec"]) for r in rows
        if r["kind"] == "hct" and not r["codec"].startswith("bpw") and "kld_mean" in r]
 ax.plot([p[0] for p in fix], [p[1] for p in fix], "^", label="HCT single codec (token_embd Q8_0)")
@@ -223,7 +287,11 @@ def render(res):
          "Every row is a GGUF run by the same stock llama.cpp build: HCT files are exported natively "
          "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
          "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
-         "all elements, for every row. llama.cpp rows: `llama-quantize` default mixes, no imatrix.", "",
+         "all elements, for every row. llama.cpp rows: `llama-quantize` default mixes, no imatrix. "
+         "Rows marked `(plugin)` hold HCT layouts (`nl4_sh64_v1`, SPEC.md §7.7): they are exported with "
+         "`--gguf-mode plugin` and run by the same llama.cpp source with the HCT plugin patch and libhct's "
+         "kernels (`HCT_PLUGIN_MODE=fast`), same text, context and threads; their bits per weight are the "
+         "same tensor bytes (the conversion's payload bytes × 8 / all elements).", "",
          "Token embedding policy: HCT single-codec rows store `token_embd` as Q8_0 (`q8_0_mse_v1`); "
          "`--target-bpw` rows floor the tied token embedding (SmolLM2) at `q8_0_mse_v1` and an untied one "
          "(MiniLM) at `iq4_nl_mse_v1`; llama.cpp rows: whatever llama-quantize chose, shown per row "
@@ -245,6 +313,8 @@ def render(res):
             notes.append(", ".join(f"{k}×{v}" for k, v in sorted(r["budget_codec_counts"].items())))
         if r.get("threads_1_and_2_identical"):
             notes.append("1 = 2 threads")
+        if r.get("plugin_vec_dot_calls"):
+            notes.append("libhct vec_dot calls: " + ", ".join(f"{k} {v}" for k, v in sorted(r["plugin_vec_dot_calls"].items())))
         L.append(f"| {r['codec']} | {r['gguf_bits_per_weight']:.4f} | {r['kld_mean']:.6f} | {r['kld_p99']:.6f} | "
                  f"{100 * r['top1_agreement']:.2f}% | {r.get('token_embd_type')} | "
                  f"{'' if ref is None else f'{ref:.6f}'} | "
@@ -259,6 +329,8 @@ def render(res):
             L.append(f"| {r['codec']} | | | | | infeasible: {r['infeasible']} |")
             continue
         notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("budget_codec_counts", {}).items()))
+        if r.get("threads_1_and_2_identical"):
+            notes += "; 1 = 2 threads"
         L.append(f"| {r['codec']} | {r['gguf_bits_per_weight']:.4f} | {r['mean_cosine']:.6f} | "
                  f"{r['min_cosine']:.6f} | {r.get('token_embd_type')} | {notes} |")
     L += ["", "## Encoder time (SmolLM2 dithered base, whole process, 2 threads, token_embd at Q8_0 on both sides)", "",
@@ -277,8 +349,10 @@ def main():
                     help="merge SmolLM2 rows from --part JSON files and run logs (lines `LABEL: {json}`) "
                          "into one results file, then render it")
     ap.add_argument("--note", default="", help="with --combine: how the parts were run, for the results file")
-    ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES (comma lists), "
-                    "saved to --out .json: for splitting one table over concurrent processes")
+    ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES[;PLUGIN_CODECS;PLUGIN_TARGETS] "
+                    "(comma lists), saved to --out .json: for splitting one table over processes")
+    ap.add_argument("--part-model", choices=["smollm2", "minilm"], default="smollm2",
+                    help="with --part: which model's rows (minilm: embedding cosine, 1 = 2 threads checked)")
     a = ap.parse_args()
     out = Path(a.out)
     if a.render:
@@ -290,22 +364,34 @@ def main():
         out.with_suffix(".md").write_text(render(res))
         return
     if a.combine:
-        rows = {}
+        rows, mini, llama_seconds = {}, {}, None
         for f in a.combine:
             text = Path(f).read_text()
             if f.endswith(".json"):
-                for r in json.loads(text)["smollm2"]:
+                doc = json.loads(text)
+                for r in doc.get("smollm2", []):
                     rows[r["codec"]] = r
+                for r in doc.get("minilm", []):
+                    mini[r["codec"]] = r
+                llama_seconds = doc.get("throughput_llama_iq4_nl", llama_seconds)
                 continue
             for line in text.splitlines():
                 label, _, rest = line.partition(": ")
-                if rest.startswith("{") and (label in CODECS or label.startswith("bpw ")):
+                if rest.startswith("{") and (label in CODECS or label.startswith("bpw ")
+                                             or label.endswith(" (plugin)")):
                     rows[label] = json.loads(rest)
-        order = CODECS + [f"bpw {t}" for t in TARGETS] + [f"llama.cpp {t}" for t in LLAMA]
+        order = CODECS + [f"bpw {t}" for t in TARGETS] + [f"{c} (plugin)" for c in PLUGIN_CODECS] + \
+            [f"bpw {t} (plugin)" for t in PLUGIN_TARGETS] + [f"llama.cpp {t}" for t in LLAMA]
         res = {"command": "compat-tests/quality/flagship.sh (split; see note)", "note": a.note,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "smollm2": [rows[k] for k in order if k in rows],
+               "minilm": [mini[k] for k in order if k in mini],
                "missing_rows": [k for k in order if k not in rows]}
+        if llama_seconds is not None:
+            res["throughput"] = [{"hct_codec": c, "hct_seconds": rows[c]["encode_seconds_2_threads"],
+                                  "llama_quantize_type": "IQ4_NL", "llama_quantize_seconds": llama_seconds}
+                                 for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
+                                 if c in rows and "encode_seconds_2_threads" in rows[c]]
         judge(res["smollm2"])
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))
         if Path(a.plot_python).exists():
@@ -313,18 +399,37 @@ def main():
         out.with_suffix(".md").write_text(render(res))
         return
     if a.part:
-        codecs, targets, llama = ([x for x in p.split(",") if x] for p in a.part.split(";"))
+        fields = [[x for x in p.split(",") if x] for p in a.part.split(";")] + [[], []]
+        codecs, targets, llama, pcodecs, ptargets = fields[:5]
         env = dict(line.split("=", 1) for line in
                    (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
                    if "=" in line)
         work = Path(tempfile.mkdtemp(prefix="hct-flagship-"))
         smol = env["HCT_SMOLLM2_DITHERED"]
-        rows = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False,
+        bindir = plugin_tools(work) if pcodecs or ptargets else None
+        model = a.part_model
+        if model == "smollm2":
+            base, measure, check_threads = smol, (lambda g: peers("ppl", g, "--kl-base", smol)), False
+            pmeasure = None if bindir is None else \
+                (lambda g: plugin_peers(bindir, env, work / "stats.json", "ppl", g, "--kl-base", smol))
+        else:
+            base, check_threads = env["HCT_MINILM_F32"], True
+
+            def measure(g):
+                e = peers("embed", g, "--reference", base)
+                return {k: e[k] for k in ("mean_cosine", "min_cosine")}
+
+            def pmeasure(g):
+                e = plugin_peers(bindir, env, work / "stats.json", "embed", g, "--reference", base)
+                return {k: e[k] for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls")}
+        rows = rows_for(base, measure, work, check_threads, False,
                         codecs, [float(t) for t in targets], llama,
                         save=lambda rows: Path(a.out).with_suffix(".json").write_text(
-                            json.dumps({"part": a.part, "smollm2": rows}, indent=1)))
-        res = {"part": a.part, "smollm2": rows}
-        if "IQ4_NL" in llama:
+                            json.dumps({"part": a.part, model: rows}, indent=1)),
+                        plugin_measure=None if bindir is None else pmeasure,
+                        plugin_codecs=pcodecs, plugin_targets=[float(t) for t in ptargets])
+        res = {"part": a.part, model: rows}
+        if "IQ4_NL" in llama and model == "smollm2":
             res["throughput_llama_iq4_nl"] = throughput_llama(smol, work, env)
         Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
         return
@@ -335,7 +440,10 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="hct-flagship-"))
     res = {"command": "compat-tests/quality/flagship.sh", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     smol = env["HCT_SMOLLM2_DITHERED"]
-    res["smollm2"] = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False)
+    bindir = plugin_tools(work)
+    res["smollm2"] = rows_for(smol, lambda g: peers("ppl", g, "--kl-base", smol), work, False, False,
+                              plugin_measure=lambda g: plugin_peers(bindir, env, work / "stats.json",
+                                                                     "ppl", g, "--kl-base", smol))
     (work / "partial.json").write_text(json.dumps(res, indent=1))
     judge(res["smollm2"])
     ref = env["HCT_MINILM_F32"]
@@ -343,7 +451,10 @@ def main():
     def embed(g):
         e = peers("embed", g, "--reference", ref)
         return {k: e[k] for k in ("mean_cosine", "min_cosine")}
-    res["minilm"] = rows_for(ref, embed, work, True, True)
+    def embed_plugin(g):
+        e = plugin_peers(bindir, env, work / "stats.json", "embed", g, "--reference", ref)
+        return {k: e[k] for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls")}
+    res["minilm"] = rows_for(ref, embed, work, True, True, plugin_measure=embed_plugin)
     res["throughput"] = throughput(res["smollm2"], smol, work, env)
     res["minutes"] = (time.monotonic() - start) / 60
     out.with_suffix(".json").write_text(json.dumps(res, indent=1))

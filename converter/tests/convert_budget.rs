@@ -245,3 +245,72 @@ fn native_gguf_export_carries_the_chosen_blocks_under_ggml_types() {
     }
     assert_eq!(seen, 15);
 }
+
+#[test]
+fn plugin_menu_offers_hct_layouts_where_rows_fit_and_exports_them_as_extension_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = checkpoint(dir.path());
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("p{threads}.hct"));
+        let (code, stdout, err) = hct(&[
+            "convert",
+            s(&src),
+            s(&out),
+            "--target-bpw",
+            "6.0",
+            "--budget-menu",
+            "plugin",
+            "--threads",
+            threads,
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(j["budget"]["allocation"]["menu"], "plugin");
+        let f = HctFile::open(&out).unwrap();
+        assert!(payload_bpw(&f) <= 6.0);
+        for t in j["budget"]["tensors"].as_array().unwrap() {
+            let name = t["name"].as_str().unwrap();
+            let row_len = *f.tensor(name).unwrap().shape.last().unwrap();
+            let est = t["estimates"].as_array().unwrap();
+            // nl4_sh64_v1 stores rows of multiples of 64 only (down_proj's 192, not 96).
+            let has_nl4 = est.iter().any(|e| e["codec"] == "nl4_sh64_v1");
+            assert_eq!(has_nl4, row_len % 64 == 0, "{name}: {t}");
+            assert_eq!(est.len(), if has_nl4 { 4 } else { 3 }, "{name}");
+            // At the 4.5-bit level the lower sampled error wins.
+            if t["codec"] == "nl4_sh64_v1" || t["codec"] == "iq4_nl_mse_v1" {
+                let e = |c: &str| {
+                    est.iter()
+                        .find(|e| e["codec"] == c)
+                        .map(|e| e["nmse"].as_f64().unwrap())
+                };
+                if let (Some(a), Some(b)) = (e("nl4_sh64_v1"), e("iq4_nl_mse_v1")) {
+                    let want = if a < b {
+                        "nl4_sh64_v1"
+                    } else {
+                        "iq4_nl_mse_v1"
+                    };
+                    assert_eq!(t["codec"], want, "{name}");
+                }
+            }
+        }
+        outputs.push(out);
+    }
+    let (a, b) = (
+        std::fs::read(&outputs[0]).unwrap(),
+        std::fs::read(&outputs[1]).unwrap(),
+    );
+    assert!(a == b, "1- and 2-thread files differ");
+    let f = HctFile::open(&outputs[0]).unwrap();
+    assert!(
+        f.tensors().iter().any(|t| t.codec == "nl4_sh64_v1"),
+        "gaussian down_proj rows: the shifted grid has the lower error"
+    );
+    // The plugin GGUF keeps those tensors as extension types, byte for byte.
+    let gguf = dir.path().join("p.gguf");
+    let (code, _, err) = hct(&["convert", s(&outputs[0]), s(&gguf), "--gguf-mode", "plugin"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = hct(&["verify", s(&gguf)]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -646,7 +646,7 @@ mod tests {
     fn counted_entry_points_compute_what_the_plain_ones_do_and_count() {
         let mut rng = crate::harness::Rng::new(3);
         for (i, (t, counted)) in traits::all_traits().iter().zip(&COUNTED).enumerate() {
-            let n = 96usize;
+            let n = 192usize; // whole blocks of every layout, 64-element super-blocks included
             let x = crate::harness::random_weight_row(&mut rng, t.format, n, false);
             let y =
                 crate::harness::random_activation_row(&mut rng, t.format.activation(), n, false);

@@ -39,6 +39,9 @@ fn simd_vec_dot_equals_the_reference_on_every_row_of_1_to_33_blocks() {
         for &format in WeightFormat::ALL {
             for blocks in 1..=33 {
                 let n = blocks * QK;
+                if format.row_bytes(n).is_err() {
+                    continue; // 64-element super-blocks: even block counts only
+                }
                 for scales in [
                     Scales::Sane,
                     Scales::Sane,

@@ -6,29 +6,68 @@
 //! store 32-element blocks, so they fit any row whose length is a multiple of 32 (ggml's
 //! 256-element k-quant layouts cannot store rows of 576, SmolLM2's width).
 //!
+//! With `--budget-menu plugin` each size level also offers the HCT layouts of that size
+//! (`nl4_sh64_v1` beside `iq4_nl_mse_v1`), for files run by llama.cpp with the HCT plugin: per
+//! matrix, a level's codec is the one with the least sampled error among those that can store
+//! its rows (the first listed on a tie).
+//!
 //! Without calibration data, the estimate of model error is the sum over weight matrices of
 //! each matrix's normalized squared error `Σ(w − w')² / Σw²`: every matrix's relative
 //! output noise counts
 //! the same, whatever its size. Each matrix's error under each codec is measured by encoding
 //! a fixed sample of its rows. Every matrix starts at its role's floor; then, while the
 //! budget allows, the single upgrade with the largest error reduction per added byte is
-//! applied (ties: earlier tensor, then cheaper codec). Floors: the output matrix, and the
+//! applied (ties: earlier tensor, then cheaper codec). With `--imatrix`, squared errors are
+//! weighted by column importance. Floors: the output matrix, and the
 //! token embedding when it doubles as the output (tied: no output matrix but a final norm
 //! before one), at `q8_0_mse_v1`, as llama-quantize
 //! keeps them at 8 bits or more; `attn_v` at `q5_0_mse_v1`; everything else
 //! `iq4_nl_mse_v1`. Everything here is computed in a fixed order, so the choice does not
 //! depend on the thread count.
 
+use super::imatrix::Imatrix;
 use super::plan::Plan;
 use super::source::SrcTensor;
 use super::to_hct::decoder;
+use super::transcode::encode_weighted;
 use anyhow::{bail, Context, Result};
-use hct_format::codec::{self, searched, Codec};
+use hct_format::codec;
 use rayon::prelude::*;
 use serde::Serialize;
 
 /// The codecs the budget chooses from, cheapest first.
 pub const MENU: [&str; 3] = ["iq4_nl_mse_v1", "q5_0_mse_v1", "q8_0_mse_v1"];
+
+/// HCT layouts offered with `--budget-menu plugin`: (codec, the `MENU` level of its size).
+pub const PLUGIN_ALTERNATIVES: [(&str, usize); 1] = [("nl4_sh64_v1", 0)];
+
+/// Which codecs a level may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Menu {
+    /// ggml block layouts only: the file runs in stock llama.cpp after a native export.
+    #[default]
+    Ggml,
+    /// ggml layouts and HCT layouts of the same sizes: for llama.cpp with the HCT plugin
+    /// (export with `--gguf-mode plugin`).
+    Plugin,
+}
+
+impl Menu {
+    /// The candidates of `level`, in tie-break order.
+    fn level(self, level: usize) -> Vec<&'static str> {
+        let mut v = vec![MENU[level]];
+        if self == Menu::Plugin {
+            v.extend(
+                PLUGIN_ALTERNATIVES
+                    .iter()
+                    .filter(|(_, l)| *l == level)
+                    .map(|(c, _)| *c),
+            );
+        }
+        v
+    }
+}
 
 /// Rows sampled per matrix for the error estimate (evenly spaced, first row included).
 const SAMPLE_ROWS: u64 = 64;
@@ -77,6 +116,7 @@ pub struct Decision {
 #[derive(Debug, Clone, Serialize)]
 pub struct Allocation {
     pub target: Target,
+    pub menu: Menu,
     /// Payload bytes the budget allows (after the fixed tensors and, for --max-size, the
     /// header and alignment).
     pub budget_payload_bytes: u64,
@@ -134,6 +174,8 @@ pub fn allocate(
     tensors: &[SrcTensor<'_>],
     plan: &Plan,
     target: Target,
+    menu: Menu,
+    imatrix: Option<&Imatrix>,
     header_bytes: u64,
 ) -> Result<Allocation> {
     // A decoder LM without an output matrix multiplies by its token embedding instead
@@ -199,10 +241,29 @@ pub fn allocate(
         };
         bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");
     }
-    let estimates: Vec<Vec<Estimate>> = chosen
+    let all_estimates: Vec<Vec<Estimate>> = chosen
         .par_iter()
-        .map(|&(i, _)| estimate(&tensors[i]))
+        .map(|&(i, _)| estimate(&tensors[i], menu, imatrix))
         .collect::<Result<_>>()?;
+    // Per matrix and level, the candidate with the least error (first on a tie).
+    let estimates: Vec<Vec<Estimate>> = all_estimates
+        .iter()
+        .map(|est| {
+            (0..MENU.len())
+                .map(|l| {
+                    let mut best: Option<&Estimate> = None;
+                    for c in menu.level(l) {
+                        if let Some(e) = est.iter().find(|e| e.codec == c) {
+                            if best.is_none_or(|b| e.nmse < b.nmse) {
+                                best = Some(e);
+                            }
+                        }
+                    }
+                    best.expect("every MENU codec is estimated").clone()
+                })
+                .collect()
+        })
+        .collect();
     let mut level: Vec<usize> = chosen
         .iter()
         .map(|&(_, role)| {
@@ -237,15 +298,16 @@ pub fn allocate(
     }
     let decisions: Vec<(String, Decision)> = chosen
         .iter()
-        .zip(estimates)
+        .zip(all_estimates)
         .zip(&level)
-        .map(|((&(i, role), est), &l)| {
+        .enumerate()
+        .map(|(k, ((&(i, role), est), &l))| {
             (
                 tensors[i].name.clone(),
                 Decision {
                     role,
                     floor: floor_of(role),
-                    codec: MENU[l],
+                    codec: estimates[k][l].codec,
                     estimates: est,
                 },
             )
@@ -262,6 +324,7 @@ pub fn allocate(
         .sum();
     Ok(Allocation {
         target,
+        menu,
         budget_payload_bytes: budget_total,
         chosen_payload_bytes: total,
         fixed_payload_bytes,
@@ -272,22 +335,32 @@ pub fn allocate(
     })
 }
 
-/// Encode a fixed sample of the matrix's rows under every menu codec; the normalized
-/// squared error of each.
-fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
+/// Encode a fixed sample of the matrix's rows under every menu codec that can store them; the
+/// normalized squared error of each.
+fn estimate(t: &SrcTensor<'_>, menu: Menu, imatrix: Option<&Imatrix>) -> Result<Vec<Estimate>> {
     let from = decoder(&t.codec, &t.name)?;
     let (rows, row_len) = codec::rows_of(&t.shape)
         .with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
     let in_row = from.row_bytes(row_len)? as usize;
     let n = row_len as usize;
-    // Column importance (an imatrix) is not read yet: every column counts the same.
-    let importance: Option<Vec<f32>> = None;
+    // With --imatrix, errors are weighted by column importance, as the encoders weight them.
+    let importance: Option<Vec<f32>> = match imatrix {
+        Some(m) => m
+            .columns(&t.name, row_len)
+            .with_context(|| format!("tensor {:?}", t.name))?
+            .map(<[f32]>::to_vec),
+        None => None,
+    };
     let sample = rows.min(SAMPLE_ROWS);
     let mut x = vec![0f32; n];
     let mut y = vec![0f32; n];
     let mut out = Vec::new();
-    for id in MENU {
-        let to = searched::find_searched(id).expect("menu codecs are searched codecs");
+    let candidates = (0..MENU.len()).flat_map(|l| menu.level(l));
+    for id in candidates {
+        let to = codec::find(id).expect("menu codecs are registered");
+        if to.row_bytes(row_len).is_err() {
+            continue;
+        }
         let mut bytes = vec![0u8; to.row_bytes(row_len)? as usize];
         let (mut num, mut den) = (0.0f64, 0.0f64);
         for s in 0..sample {
@@ -297,7 +370,7 @@ fn estimate(t: &SrcTensor<'_>) -> Result<Vec<Estimate>> {
                 .get(r * in_row..(r + 1) * in_row)
                 .with_context(|| format!("tensor {:?}: payload shorter than its shape", t.name))?;
             from.decode_row(src, &mut x)?;
-            to.encode_row_weighted(&x, importance.as_deref(), &mut bytes)
+            encode_weighted(to, &x, importance.as_deref(), &mut bytes)
                 .with_context(|| format!("tensor {:?} row {r} under {id}", t.name))?;
             to.decode_row(&bytes, &mut y)?;
             for j in 0..n {
@@ -338,8 +411,14 @@ mod tests {
         assert_eq!(role_of("blk.3.ffn_down.weight", true), Role::FfnDown);
         assert_eq!(role_of("blk.3.attn_q.weight", true), Role::Other);
         for c in MENU {
-            assert!(searched::find_searched(c).is_some(), "{c}");
+            assert!(codec::searched::find_searched(c).is_some(), "{c}");
         }
+        for (c, l) in PLUGIN_ALTERNATIVES {
+            let (a, b) = (codec::find(c).unwrap(), codec::find(MENU[l]).unwrap());
+            assert_eq!(a.row_bytes(576).unwrap(), b.row_bytes(576).unwrap(), "{c}");
+        }
+        assert_eq!(Menu::Plugin.level(0), ["iq4_nl_mse_v1", "nl4_sh64_v1"]);
+        assert_eq!(Menu::Ggml.level(0), ["iq4_nl_mse_v1"]);
         for r in [
             Role::Output,
             Role::TiedEmbedding,

@@ -2,6 +2,7 @@
 
 mod budget;
 mod codec_params;
+mod imatrix;
 mod plan;
 mod quality;
 pub mod source;
@@ -107,6 +108,16 @@ pub struct Args {
     /// conversion. Each tensor that takes it is listed with the reason.
     #[arg(long, value_name = "ID", requires = "codec")]
     fallback_codec: Option<String>,
+    /// Codecs --target-bpw / --max-size choose from. ggml: ggml block layouts (stock
+    /// llama.cpp). plugin: also HCT layouts of the same sizes (nl4_sh64_v1), for llama.cpp with
+    /// the HCT plugin (export with --gguf-mode plugin).
+    #[arg(long, value_enum, default_value = "ggml", value_name = "MENU")]
+    budget_menu: budget::Menu,
+    /// Weight the searched encoders' error (and the budget's estimate) by per-column
+    /// importance from a llama-imatrix file (GGUF or legacy .dat), matched by tensor name;
+    /// each tensor it weighted records the file's SHA-256. Default: no calibration data.
+    #[arg(long, value_name = "FILE")]
+    imatrix: Option<PathBuf>,
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
@@ -219,11 +230,26 @@ pub fn run(a: Args) -> Result<()> {
         }
         None => None,
     };
+    let imatrix = match &a.imatrix {
+        Some(p) => Some(imatrix::Imatrix::load(p)?),
+        None => None,
+    };
+    if let Some(m) = &imatrix {
+        tracing::info!("imatrix: {} entries, {} ({})", m.len(), m.digest, m.format);
+    }
     let allocation = match budget_target {
         Some(target) => {
             let tensors = src.tensors();
             let header = header_bound(&src, &tensors)?;
-            let alloc = budget::allocate(&tensors, &plan, target, header).map_err(|e| match &fit {
+            let alloc = budget::allocate(
+                &tensors,
+                &plan,
+                target,
+                a.budget_menu,
+                imatrix.as_ref(),
+                header,
+            )
+            .map_err(|e| match &fit {
                 Some(f) => e.context(format!(
                     "profile {}: {} bytes less a KV cache of {} bytes leave {} bytes for the weights",
                     f.profile.name, f.profile.memory_bytes, f.kv_cache_bytes, f.weights_budget_bytes
@@ -245,7 +271,9 @@ pub fn run(a: Args) -> Result<()> {
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
-        Format::Hct => to_hct::write_hct(&src, &a.output, &plan, vec![], &progress)?,
+        Format::Hct => {
+            to_hct::write_hct(&src, &a.output, &plan, vec![], imatrix.as_ref(), &progress)?
+        }
         Format::Safetensors => {
             let r =
                 to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;

@@ -30,23 +30,39 @@ pub fn write_hct(
     out: &Path,
     plan: &Plan,
     extra_meta: Metadata,
+    imatrix: Option<&super::imatrix::Imatrix>,
     progress: &ProgressBar,
 ) -> Result<Vec<TensorReport>> {
     let tensors = src.tensors();
     let mut steps = Vec::with_capacity(tensors.len());
     for t in &tensors {
         let choice = plan.codec_for(&t.name, &t.shape, &t.codec);
+        let mut imatrix_note = None;
         let transcode = if choice.codec != t.codec {
             let from = decoder(&t.codec, &t.name)?;
             let to = codec::find(&choice.codec)
                 .ok_or_else(|| anyhow!("unknown codec {}", choice.codec))?;
-            let tc = Transcode::new(from, to, &t.shape, t.data)
+            let mut tc = Transcode::new(from, to, &t.shape, t.data)
                 .with_context(|| format!("tensor {:?}: {} → {}", t.name, t.codec, to.id()))?;
+            if let (Some(m), true) = (imatrix, super::transcode::takes_importance(to)) {
+                let row_len = *t.shape.last().unwrap_or(&1);
+                let c = m
+                    .columns(&t.name, row_len)
+                    .with_context(|| format!("tensor {:?}", t.name))?;
+                if c.is_some() {
+                    imatrix_note = Some(format!("{} ({} format)", m.digest, m.format));
+                }
+                tc = tc.with_importance(c);
+            }
             Some(tc)
         } else {
             None
         };
-        steps.push(Step { choice, transcode });
+        steps.push(Step {
+            choice,
+            transcode,
+            imatrix_note,
+        });
     }
     let mut w = Writer::create(out)?;
     // Tensors from another HCT file may use codecs this build cannot decode; they are
@@ -100,6 +116,8 @@ struct Step<'a> {
     choice: Choice,
     /// `None` when the payload is carried through unchanged.
     transcode: Option<Transcode<'a>>,
+    /// The importance matrix that weighted the encoder, for the tensor's provenance.
+    imatrix_note: Option<String>,
 }
 
 /// The chunks of every re-encoded tensor in file order, run on the worker pool at most
@@ -171,6 +189,10 @@ where
                 Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
             )];
             p.extend(hct_format::codec::find(target).map_or_else(Vec::new, |c| c.encoder_params()));
+            // Provenance: which importance matrix weighted this tensor's encoder.
+            if let Some(note) = &step.imatrix_note {
+                p.push(("hct.imatrix".to_string(), Value::string(note.clone())));
+            }
             p
         } else {
             t.codec_params.clone()

@@ -22,6 +22,8 @@ pub struct Transcode<'a> {
     in_row: usize,
     out_row: usize,
     rows_per_chunk: u64,
+    /// Column importance (`--imatrix`), for encoders that weight their error by it.
+    importance: Option<&'a [f32]>,
 }
 
 /// One encoded chunk and, when measured, its reconstruction error sums.
@@ -62,7 +64,15 @@ impl<'a> Transcode<'a> {
             in_row,
             out_row,
             rows_per_chunk: (CHUNK_ELEMENTS / row_len.max(1)).max(1),
+            importance: None,
         })
+    }
+
+    /// Weight each column's error by `c` (one value per row element) in encoders that take
+    /// importance; others ignore it.
+    pub fn with_importance(mut self, c: Option<&'a [f32]>) -> Self {
+        self.importance = c;
+        self
     }
 
     /// `(first_row, rows)` of every chunk, in order.
@@ -97,7 +107,7 @@ impl<'a> Transcode<'a> {
                     &x
                 }
             };
-            self.to.encode_row(xr, out)?;
+            encode_weighted(self.to, xr, self.importance, out)?;
             if measure {
                 self.to.decode_row(out, &mut y)?;
                 sums.add(&ErrorSums::of(xr, &y));
@@ -133,6 +143,27 @@ pub fn encode_chunks(
         }
     }
     Ok(())
+}
+
+/// Whether `to`'s encoder takes column importance.
+pub fn takes_importance(to: &dyn Codec) -> bool {
+    codec::searched::find_searched(to.id()).is_some() || to.id() == codec::shifted::NL4_SH64_V1.id()
+}
+
+/// Encode one row, weighting by column importance in the encoders that take it.
+pub fn encode_weighted(
+    to: &dyn Codec,
+    x: &[f32],
+    importance: Option<&[f32]>,
+    bytes: &mut [u8],
+) -> Result<(), codec::CodecError> {
+    if let Some(c) = codec::searched::find_searched(to.id()) {
+        return c.encode_row_weighted(x, importance, bytes);
+    }
+    if to.id() == codec::shifted::NL4_SH64_V1.id() {
+        return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
+    }
+    to.encode_row(x, bytes)
 }
 
 /// An f32 payload already is the rows' values on a little-endian machine: borrow it from

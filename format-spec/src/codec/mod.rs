@@ -16,6 +16,7 @@ pub mod ternary;
 pub mod spectral;
 pub mod seedlm;
 pub mod vq;
+pub mod shifted;
 
 use std::fmt;
 
@@ -186,6 +187,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(spectral::all());
     v.extend(seedlm::all());
     v.push(&vq::CODEC);
+    v.extend(shifted::all());
     v
 }
 

@@ -1063,4 +1063,6 @@ pub(crate) const KERNELS: KernelTable = {
         .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, Some(dot_int4_g32_q8_0))
         .with_gemm(Int4G16, super::avx2_gemm::gemm_int4_g16)
         .with_gemm(Int4G32, super::avx2_gemm::gemm_int4_g32)
+        .with_to_float(Nl4Sh64, super::nl4_sh64::avx2::to_float)
+        .with_vec_dot(Nl4Sh64, super::nl4_sh64::avx2::vec_dot_q8_0, None)
 };
