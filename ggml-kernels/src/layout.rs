@@ -154,6 +154,9 @@ weight_formats! {
     /// Vector quantization (SPEC.md §7.10): scale code, 4 × (first-stage, residual) index bytes.
     Vq8R2x256G32 = "vq8_r2x256_g32", vq_layout(), f16_fields: 0, Q8_0,
         to_float: crate::kernels::vq::to_float, vec_dot: crate::kernels::vq::vec_dot_q8_0;
+    /// HCT `nl4_sh64_v1` (SPEC.md §7.7): super-blocks of 64, fp16 d, per-32 sub-scale and shift.
+    Nl4Sh64 = "nl4_sh64", hct_format::codec::shifted::block_layout(), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::nl4_sh64::to_float, vec_dot: crate::kernels::nl4_sh64::vec_dot_q8_0;
 }
 
 /// The SeedLM layout with `seed_bits`-bit seeds (SPEC.md §7.9).
@@ -174,9 +177,6 @@ const fn vq_layout() -> BlockLayout {
         partial_last_block: false,
         same_bytes_as_ggml: None,
     }
-    /// HCT `nl4_sh64_v1` (SPEC.md §7.7): super-blocks of 64, fp16 d, per-32 sub-scale and shift.
-    Nl4Sh64 = "nl4_sh64", hct_format::codec::shifted::block_layout(), f16_fields: 1, Q8_0,
-        to_float: crate::kernels::nl4_sh64::to_float, vec_dot: crate::kernels::nl4_sh64::vec_dot_q8_0;
 }
 
 use crate::kernels::portable;

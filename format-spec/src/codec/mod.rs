@@ -12,11 +12,11 @@ pub mod ggml;
 pub mod int4;
 mod raw;
 pub mod searched;
-pub mod ternary;
-pub mod spectral;
 pub mod seedlm;
-pub mod vq;
 pub mod shifted;
+pub mod spectral;
+pub mod ternary;
+pub mod vq;
 
 use std::fmt;
 
