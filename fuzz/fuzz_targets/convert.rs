@@ -21,6 +21,8 @@ mod llama_gguf;
 mod output;
 #[path = "../../converter/src/plugin_gguf.rs"]
 mod plugin_gguf;
+#[path = "../../converter/src/profiles.rs"]
+mod profiles;
 
 /// The binary's error type that carries an exit code (defined in its main.rs).
 #[derive(Debug, thiserror::Error)]
