@@ -39,8 +39,10 @@ fn simd_vec_dot_equals_the_reference_on_every_row_of_1_to_33_blocks() {
         for &format in WeightFormat::ALL {
             for blocks in 1..=33 {
                 let n = blocks * QK;
-                if format.row_bytes(n).is_err() {
-                    continue; // 64-element super-blocks: even block counts only
+                // Whole blocks only: 64-element layouts take even block counts (hct_v3's
+                // partial tiles are covered by the library's harness tests).
+                if n % format.block_len() != 0 || format.row_bytes(n).is_err() {
+                    continue;
                 }
                 for scales in [
                     Scales::Sane,
@@ -68,7 +70,11 @@ fn simd_vec_dot_equals_the_reference_on_every_row_of_1_to_33_blocks() {
                         got.to_bits()
                     );
                     // (Layouts without binary16 scales have no −0 scale to store.)
-                    if scales == Scales::NegativeZero && format.spec().f16_fields > 0 {
+                    // hct_v3's scale follows an 8-byte bitmap, so this generator's "scales"
+                    // land in the bitmap there (its −0 scale is checked by the harness tests).
+                    let scales_lead = !format.name().starts_with("hct_v3");
+                    if scales == Scales::NegativeZero && format.spec().f16_fields > 0 && scales_lead
+                    {
                         assert_eq!(expect.to_bits(), 0, "−0 terms sum to +0 in +0 lanes");
                     }
                     compared += 1;
