@@ -66,7 +66,7 @@ done
 
 for codec in "${SMOL_CODECS[@]}"; do
     s="$work/smol.$codec"
-    "$hct" convert "$HCT_SMOLLM2_F32" "$s.hct" --codec "$codec" --codec-for token_embd.weight=q8_0_mse_v1 >&2
+    "$hct" convert "$HCT_SMOLLM2_F32" "$s.hct" --codec "$codec" --codec-for token_embd.weight=f32 >&2
     "$hct" convert "$s.hct" "$s.plugin.gguf" --gguf-mode plugin >&2
     "$hct" convert "$s.hct" "$s.f32.gguf" --gguf-mode decoded --dtype f32 >&2
     f32=$(bash "$PEERS_SH" ppl "$s.f32.gguf" --kl-base "$s.f32.gguf")
