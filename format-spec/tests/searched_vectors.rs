@@ -9,7 +9,12 @@
 
 use hct_format::codec::int4::sample::gaussian_like;
 use hct_format::codec::searched::find_searched;
-use hct_format::codec::Codec;
+mod common;
+
+use common::vectors::{
+    check_or_bless, input, plain, record_cases, record_refusals, same_bytes_at_1_and_2_threads,
+    Case, Input, Refusal,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -30,41 +35,6 @@ struct VectorFile {
     format: String,
     cases: Vec<Case>,
     refused: Vec<Refusal>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Case {
-    name: String,
-    why: String,
-    row_len: usize,
-    input_f32_bits: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    importance_f32_bits: Option<String>,
-    encoded_hex: String,
-    decoded_f32_bits: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Refusal {
-    name: String,
-    why: String,
-    input_f32_bits: String,
-}
-
-struct Input {
-    name: &'static str,
-    why: &'static str,
-    x: Vec<f32>,
-    importance: Option<Vec<f32>>,
-}
-
-fn input(name: &'static str, why: &'static str, x: Vec<f32>) -> Input {
-    Input {
-        name,
-        why,
-        x,
-        importance: None,
-    }
 }
 
 fn cases() -> Vec<Input> {
@@ -161,47 +131,15 @@ fn refusals() -> Vec<Input> {
     ]
 }
 
-fn bits(x: &[f32]) -> String {
-    x.iter().map(|v| format!("{:08x}", v.to_bits())).collect()
-}
-
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/searched")
 }
 
 fn build(id: &str) -> VectorFile {
     let c = find_searched(id).unwrap();
-    let mut out = Vec::new();
-    for i in cases() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        c.encode_row_weighted(&i.x, i.importance.as_deref(), &mut bytes)
-            .unwrap_or_else(|e| panic!("{id} {}: {e}", i.name));
-        let mut y = vec![0f32; i.x.len()];
-        c.decode_row(&bytes, &mut y).unwrap();
-        out.push(Case {
-            name: i.name.into(),
-            why: i.why.into(),
-            row_len: i.x.len(),
-            input_f32_bits: bits(&i.x),
-            importance_f32_bits: i.importance.as_deref().map(bits),
-            encoded_hex: hex::encode(&bytes),
-            decoded_f32_bits: bits(&y),
-        });
-    }
-    let mut refused = Vec::new();
-    for i in refusals() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(
-            c.encode_row(&i.x, &mut bytes).is_err(),
-            "{id} must refuse {}",
-            i.name
-        );
-        refused.push(Refusal {
-            name: i.name.into(),
-            why: i.why.into(),
-            input_f32_bits: bits(&i.x),
-        });
-    }
+    let encode = |x: &[f32], w: Option<&[f32]>, out: &mut [u8]| c.encode_row_weighted(x, w, out);
+    let out = record_cases(id, c, cases(), &encode);
+    let refused = record_refusals(id, c, refusals(), &plain(c));
     VectorFile {
         codec: id.into(),
         layout: c.layout().into(),
@@ -219,50 +157,17 @@ fn build(id: &str) -> VectorFile {
 
 #[test]
 fn golden_vectors_are_reproduced() {
-    let bless = std::env::var("HCT_BLESS").is_ok_and(|v| v == "1");
     for id in IDS {
-        let got = build(id);
-        let path = dir().join(format!("{id}.json"));
-        if bless {
-            std::fs::create_dir_all(dir()).unwrap();
-            std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (bless with HCT_BLESS=1)", path.display()));
-        let want: VectorFile = serde_json::from_str(&text).unwrap();
-        for (g, w) in got.cases.iter().zip(&want.cases) {
-            assert_eq!(g, w, "{id}: case {}", w.name);
-        }
-        assert_eq!(got, want, "{id}");
+        check_or_bless(&dir().join(format!("{id}.json")), &build(id));
     }
 }
 
 #[test]
 fn encoders_give_the_same_bytes_whatever_the_thread_count() {
-    // Rows are independent: encoding the rows of a matrix in parallel on a 1- and a 2-thread
-    // pool must give the same bytes (the converter relies on this).
-    use rayon::prelude::*;
+    let rows: Vec<Vec<f32>> = (0..16)
+        .map(|s| gaussian_like(1000 + s, 128, 0.05))
+        .collect();
     for id in IDS {
-        let c = find_searched(id).unwrap();
-        let rows: Vec<Vec<f32>> = (0..16)
-            .map(|s| gaussian_like(1000 + s, 128, 0.05))
-            .collect();
-        let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                rows.par_iter()
-                    .map(|x| {
-                        let mut b = vec![0u8; c.row_bytes(128).unwrap() as usize];
-                        c.encode_row(x, &mut b).unwrap();
-                        b
-                    })
-                    .collect()
-            })
-        };
-        assert_eq!(encode(1), encode(2), "{id}");
+        same_bytes_at_1_and_2_threads(id, find_searched(id).unwrap(), &rows);
     }
 }

@@ -7,10 +7,16 @@
 //! a released id is a spec violation (a new behaviour needs a new id).
 //! compat-tests/scripts/check_seedlm_vq_vectors.py reproduces every file from SPEC.md alone.
 
+use hct_format::codec::find;
 use hct_format::codec::int4::sample::gaussian_like;
 use hct_format::codec::seedlm::SubBlock;
 use hct_format::codec::vq::{CODEBOOK_1, CODEBOOK_2};
-use hct_format::codec::{find, Codec};
+mod common;
+
+use common::vectors::{
+    check_or_bless, input, plain, record_cases, record_refusals, same_bytes_at_1_and_2_threads,
+    Case, Input, Refusal,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -32,23 +38,6 @@ struct VectorFile {
     codebooks_sha256: Option<String>,
     cases: Vec<Case>,
     refused: Vec<Refusal>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Case {
-    name: String,
-    why: String,
-    row_len: usize,
-    input_f32_bits: String,
-    encoded_hex: String,
-    decoded_f32_bits: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Refusal {
-    name: String,
-    why: String,
-    input_f32_bits: String,
 }
 
 fn cases() -> Vec<(&'static str, &'static str, Vec<f32>)> {
@@ -125,10 +114,6 @@ fn refusals() -> Vec<(&'static str, &'static str, Vec<f32>)> {
     ]
 }
 
-fn bits(x: &[f32]) -> String {
-    x.iter().map(|v| format!("{:08x}", v.to_bits())).collect()
-}
-
 fn dir(family: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/vectors")
@@ -145,37 +130,16 @@ fn codebooks_sha256() -> String {
     hex::encode(h.finalize())
 }
 
+fn inputs(rows: Vec<(&'static str, &'static str, Vec<f32>)>) -> Vec<Input> {
+    rows.into_iter()
+        .map(|(name, why, x)| input(name, why, x))
+        .collect()
+}
+
 fn build(id: &str, family: &str) -> VectorFile {
     let c = find(id).unwrap();
-    let mut out = Vec::new();
-    for (name, why, x) in cases() {
-        let mut bytes = vec![0u8; c.row_bytes(x.len() as u64).unwrap() as usize];
-        c.encode_row(&x, &mut bytes)
-            .unwrap_or_else(|e| panic!("{id} {name}: {e}"));
-        let mut y = vec![0f32; x.len()];
-        c.decode_row(&bytes, &mut y).unwrap();
-        out.push(Case {
-            name: name.into(),
-            why: why.into(),
-            row_len: x.len(),
-            input_f32_bits: bits(&x),
-            encoded_hex: hex::encode(&bytes),
-            decoded_f32_bits: bits(&y),
-        });
-    }
-    let mut refused = Vec::new();
-    for (name, why, x) in refusals() {
-        let mut bytes = vec![0u8; c.row_bytes(x.len() as u64).unwrap() as usize];
-        assert!(
-            c.encode_row(&x, &mut bytes).is_err(),
-            "{id} must refuse {name}"
-        );
-        refused.push(Refusal {
-            name: name.into(),
-            why: why.into(),
-            input_f32_bits: bits(&x),
-        });
-    }
+    let out = record_cases(id, c, inputs(cases()), &plain(c));
+    let refused = record_refusals(id, c, inputs(refusals()), &plain(c));
     let vq = family == "vq";
     VectorFile {
         codec: id.into(),
@@ -194,47 +158,17 @@ fn build(id: &str, family: &str) -> VectorFile {
 
 #[test]
 fn golden_vectors_are_reproduced() {
-    let bless = std::env::var("HCT_BLESS").is_ok_and(|v| v == "1");
     for (id, family) in IDS {
-        let got = build(id, family);
-        let path = dir(family).join(format!("{id}.json"));
-        if bless {
-            std::fs::create_dir_all(dir(family)).unwrap();
-            std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (bless with HCT_BLESS=1)", path.display()));
-        let want: VectorFile = serde_json::from_str(&text).unwrap();
-        for (g, w) in got.cases.iter().zip(&want.cases) {
-            assert_eq!(g, w, "{id}: case {}", w.name);
-        }
-        assert_eq!(got, want, "{id}");
+        check_or_bless(&dir(family).join(format!("{id}.json")), &build(id, family));
     }
 }
 
 #[test]
 fn encoders_give_the_same_bytes_whatever_the_thread_count() {
-    use rayon::prelude::*;
     for (id, _) in IDS {
-        let c = find(id).unwrap();
+        // s16 searches 65,536 seeds per block: a short row keeps the test quick.
         let len = if id.contains("s16") { 32 } else { 128 };
         let rows: Vec<Vec<f32>> = (0..8).map(|s| gaussian_like(1000 + s, len, 0.05)).collect();
-        let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                rows.par_iter()
-                    .map(|x| {
-                        let mut b = vec![0u8; c.row_bytes(len as u64).unwrap() as usize];
-                        c.encode_row(x, &mut b).unwrap();
-                        b
-                    })
-                    .collect()
-            })
-        };
-        assert_eq!(encode(1), encode(2), "{id}");
+        same_bytes_at_1_and_2_threads(id, find(id).unwrap(), &rows);
     }
 }

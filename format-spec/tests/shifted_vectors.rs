@@ -9,7 +9,12 @@
 
 use hct_format::codec::int4::sample::gaussian_like;
 use hct_format::codec::shifted::NL4_SH64_V1;
-use hct_format::codec::Codec;
+mod common;
+
+use common::vectors::{
+    check_or_bless, input, plain, record_cases, record_refusals, same_bytes_at_1_and_2_threads,
+    Case, Input, Refusal,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -23,41 +28,6 @@ struct VectorFile {
     format: String,
     cases: Vec<Case>,
     refused: Vec<Refusal>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Case {
-    name: String,
-    why: String,
-    row_len: usize,
-    input_f32_bits: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    importance_f32_bits: Option<String>,
-    encoded_hex: String,
-    decoded_f32_bits: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Refusal {
-    name: String,
-    why: String,
-    input_f32_bits: String,
-}
-
-struct Input {
-    name: &'static str,
-    why: &'static str,
-    x: Vec<f32>,
-    importance: Option<Vec<f32>>,
-}
-
-fn input(name: &'static str, why: &'static str, x: Vec<f32>) -> Input {
-    Input {
-        name,
-        why,
-        x,
-        importance: None,
-    }
 }
 
 fn cases() -> Vec<Input> {
@@ -169,47 +139,15 @@ fn refusals() -> Vec<Input> {
     ]
 }
 
-fn bits(x: &[f32]) -> String {
-    x.iter().map(|v| format!("{:08x}", v.to_bits())).collect()
-}
-
 fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/vectors/shifted/{ID}.json"))
 }
 
 fn build() -> VectorFile {
     let c = &NL4_SH64_V1;
-    let mut out = Vec::new();
-    for i in cases() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        c.encode_row_weighted(&i.x, i.importance.as_deref(), &mut bytes)
-            .unwrap_or_else(|e| panic!("{}: {e}", i.name));
-        let mut y = vec![0f32; i.x.len()];
-        c.decode_row(&bytes, &mut y).unwrap();
-        out.push(Case {
-            name: i.name.into(),
-            why: i.why.into(),
-            row_len: i.x.len(),
-            input_f32_bits: bits(&i.x),
-            importance_f32_bits: i.importance.as_deref().map(bits),
-            encoded_hex: hex::encode(&bytes),
-            decoded_f32_bits: bits(&y),
-        });
-    }
-    let mut refused = Vec::new();
-    for i in refusals() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(
-            c.encode_row(&i.x, &mut bytes).is_err(),
-            "must refuse {}",
-            i.name
-        );
-        refused.push(Refusal {
-            name: i.name.into(),
-            why: i.why.into(),
-            input_f32_bits: bits(&i.x),
-        });
-    }
+    let encode = |x: &[f32], w: Option<&[f32]>, out: &mut [u8]| c.encode_row_weighted(x, w, out);
+    let out = record_cases(ID, c, cases(), &encode);
+    let refused = record_refusals(ID, c, refusals(), &plain(c));
     VectorFile {
         codec: ID.into(),
         spec: "format-spec/SPEC.md §7.7".into(),
@@ -226,41 +164,13 @@ fn build() -> VectorFile {
 
 #[test]
 fn golden_vectors_are_reproduced() {
-    let got = build();
-    if std::env::var("HCT_BLESS").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(path().parent().unwrap()).unwrap();
-        std::fs::write(path(), serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-        return;
-    }
-    let text = std::fs::read_to_string(path())
-        .unwrap_or_else(|e| panic!("{}: {e} (bless with HCT_BLESS=1)", path().display()));
-    let want: VectorFile = serde_json::from_str(&text).unwrap();
-    for (g, w) in got.cases.iter().zip(&want.cases) {
-        assert_eq!(g, w, "case {}", w.name);
-    }
-    assert_eq!(got, want);
+    check_or_bless(&path(), &build());
 }
 
 #[test]
 fn encoder_gives_the_same_bytes_whatever_the_thread_count() {
-    use rayon::prelude::*;
     let rows: Vec<Vec<f32>> = (0..16)
         .map(|s| gaussian_like(1000 + s, 192, 0.05))
         .collect();
-    let encode = |threads: usize| -> Vec<Vec<u8>> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            rows.par_iter()
-                .map(|x| {
-                    let mut b = vec![0u8; NL4_SH64_V1.row_bytes(192).unwrap() as usize];
-                    NL4_SH64_V1.encode_row(x, &mut b).unwrap();
-                    b
-                })
-                .collect()
-        })
-    };
-    assert_eq!(encode(1), encode(2));
+    same_bytes_at_1_and_2_threads(ID, &NL4_SH64_V1, &rows);
 }

@@ -9,7 +9,12 @@
 
 use hct_format::codec::int4::sample::gaussian_like;
 use hct_format::codec::ternary::find_ternary;
-use hct_format::codec::Codec;
+mod common;
+
+use common::vectors::{
+    check_or_bless, input, plain, record_cases, record_refusals, same_bytes_at_1_and_2_threads,
+    Case, Input, Refusal,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -24,35 +29,6 @@ struct VectorFile {
     format: String,
     cases: Vec<Case>,
     refused: Vec<Refusal>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Case {
-    name: String,
-    why: String,
-    row_len: usize,
-    input_f32_bits: String,
-    encoded_hex: String,
-    decoded_f32_bits: String,
-    /// Whether the decoded row equals the input exactly (the lossless case of §7.8.3).
-    lossless: bool,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Refusal {
-    name: String,
-    why: String,
-    input_f32_bits: String,
-}
-
-struct Input {
-    name: &'static str,
-    why: &'static str,
-    x: Vec<f32>,
-}
-
-fn input(name: &'static str, why: &'static str, x: Vec<f32>) -> Input {
-    Input { name, why, x }
 }
 
 /// A ternary row: magnitude `a` (a binary16 value) with signs and zeros from a seeded pattern.
@@ -159,47 +135,17 @@ fn refusals() -> Vec<Input> {
     ]
 }
 
-fn bits(x: &[f32]) -> String {
-    x.iter().map(|v| format!("{:08x}", v.to_bits())).collect()
-}
-
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/ternary")
 }
 
 fn build(id: &str) -> VectorFile {
     let c = find_ternary(id).unwrap();
-    let mut out = Vec::new();
-    for i in cases() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        c.encode_row(&i.x, &mut bytes)
-            .unwrap_or_else(|e| panic!("{id} {}: {e}", i.name));
-        let mut y = vec![0f32; i.x.len()];
-        c.decode_row(&bytes, &mut y).unwrap();
-        out.push(Case {
-            name: i.name.into(),
-            why: i.why.into(),
-            row_len: i.x.len(),
-            input_f32_bits: bits(&i.x),
-            encoded_hex: hex::encode(&bytes),
-            decoded_f32_bits: bits(&y),
-            lossless: bits(&y) == bits(&i.x),
-        });
+    let mut out = record_cases(id, c, cases(), &plain(c));
+    for case in &mut out {
+        case.lossless = Some(case.decoded_f32_bits == case.input_f32_bits);
     }
-    let mut refused = Vec::new();
-    for i in refusals() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(
-            c.encode_row(&i.x, &mut bytes).is_err(),
-            "{id} must refuse {}",
-            i.name
-        );
-        refused.push(Refusal {
-            name: i.name.into(),
-            why: i.why.into(),
-            input_f32_bits: bits(&i.x),
-        });
-    }
+    let refused = record_refusals(id, c, refusals(), &plain(c));
     VectorFile {
         codec: id.into(),
         layout: c.layout().into(),
@@ -217,22 +163,8 @@ fn build(id: &str) -> VectorFile {
 
 #[test]
 fn golden_vectors_are_reproduced() {
-    let bless = std::env::var("HCT_BLESS").is_ok_and(|v| v == "1");
     for id in IDS {
-        let got = build(id);
-        let path = dir().join(format!("{id}.json"));
-        if bless {
-            std::fs::create_dir_all(dir()).unwrap();
-            std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (bless with HCT_BLESS=1)", path.display()));
-        let want: VectorFile = serde_json::from_str(&text).unwrap();
-        for (g, w) in got.cases.iter().zip(&want.cases) {
-            assert_eq!(g, w, "{id}: case {}", w.name);
-        }
-        assert_eq!(got, want, "{id}");
+        check_or_bless(&dir().join(format!("{id}.json")), &build(id));
     }
 }
 
@@ -242,7 +174,7 @@ fn the_already_ternary_case_is_lossless_and_the_others_are_not() {
     let lossless: Vec<&str> = f
         .cases
         .iter()
-        .filter(|c| c.lossless)
+        .filter(|c| c.lossless == Some(true))
         .map(|c| c.name.as_str())
         .collect();
     assert_eq!(lossless, ["already_ternary", "zero_block"]);
@@ -250,27 +182,10 @@ fn the_already_ternary_case_is_lossless_and_the_others_are_not() {
 
 #[test]
 fn encoders_give_the_same_bytes_whatever_the_thread_count() {
-    use rayon::prelude::*;
+    let rows: Vec<Vec<f32>> = (0..16)
+        .map(|s| gaussian_like(1000 + s, 512, 0.05))
+        .collect();
     for id in IDS {
-        let c = find_ternary(id).unwrap();
-        let rows: Vec<Vec<f32>> = (0..16)
-            .map(|s| gaussian_like(1000 + s, 512, 0.05))
-            .collect();
-        let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                rows.par_iter()
-                    .map(|x| {
-                        let mut b = vec![0u8; c.row_bytes(512).unwrap() as usize];
-                        c.encode_row(x, &mut b).unwrap();
-                        b
-                    })
-                    .collect()
-            })
-        };
-        assert_eq!(encode(1), encode(2), "{id}");
+        same_bytes_at_1_and_2_threads(id, find_ternary(id).unwrap(), &rows);
     }
 }
