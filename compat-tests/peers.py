@@ -128,18 +128,33 @@ def perplexity(model: str, kl_base: str | None = None, threads: int = THREADS) -
         "ctx": PPL_CTX, "chunks": PPL_CHUNKS, "threads": threads,
     }
     if kl_base is None:
-        log = run_tool("llama-perplexity", ["-m", str(model_path), "-f", str(slice_path), *common])
-        result.update(parse_final_ppl(log))
+        result.update(run_perplexity(["-m", str(model_path), "-f", str(slice_path), *common], parse_final_ppl)[0])
         return result
 
     base_path = existing(kl_base)
     logits = base_logits(base_path, slice_path, threads)
     result["kl_base"] = str(base_path)
     result["kl_base_sha256"] = sha256_file(base_path)
-    log = run_tool("llama-perplexity", ["-m", str(model_path), "--kl-divergence-base", str(logits),
-                                         "--kl-divergence", *common])
-    result.update(parse_kld(log))
+    result.update(run_perplexity(["-m", str(model_path), "--kl-divergence-base", str(logits),
+                                  "--kl-divergence", *common], parse_kld)[0])
     return result
+
+
+def run_perplexity(args: list[str], parse, attempts: int = 3) -> tuple[dict, str]:
+    """llama-perplexity: what `parse` reads from its log, and the log. llama.cpp writes its log from a worker thread, and on a small,
+    fast model the last lines (the final estimate, the KLD summary) are now and then lost at
+    exit although the run finished and exited 0; such a run is repeated (the results are
+    deterministic, so a repeat changes nothing but the log), at most `attempts` times."""
+    for attempt in range(1, attempts + 1):
+        log = run_tool("llama-perplexity", args)
+        try:
+            return parse(log), log
+        except PeerError:
+            if attempt == attempts:
+                raise
+            print(f"peers.py: llama-perplexity's log lacks its summary (attempt {attempt} of {attempts}); "
+                  "running it again", file=sys.stderr)
+    raise AssertionError("unreachable")
 
 
 def base_logits(base: Path, slice_path: Path, threads: int) -> Path:
@@ -149,10 +164,10 @@ def base_logits(base: Path, slice_path: Path, threads: int) -> Path:
     if out.exists():
         return out
     tmp = out.with_suffix(f".tmp{os.getpid()}")  # concurrent callers must not share it
-    log = run_tool("llama-perplexity", ["-m", str(base), "-f", str(slice_path), "-c", str(PPL_CTX),
-                                         "--chunks", str(PPL_CHUNKS), "-t", str(threads),
-                                         "--kl-divergence-base", str(tmp)])
-    parse_final_ppl(log)  # the run must have finished its estimate
+    # the run must have finished its estimate
+    _, log = run_perplexity(["-m", str(base), "-f", str(slice_path), "-c", str(PPL_CTX),
+                             "--chunks", str(PPL_CHUNKS), "-t", str(threads),
+                             "--kl-divergence-base", str(tmp)], parse_final_ppl)
     (out.with_suffix(".log")).write_text(log)
     tmp.rename(out)
     return out
