@@ -32,7 +32,8 @@
 //!
 //! Proof of work: with `HCT_PLUGIN_STATS=PATH` (or `-` for stderr) the registered entry
 //! points count calls and elements per codec, and the counts are written as JSON when the
-//! process exits (also readable at any time with [`hct_ggml_stats_json`]). Without it the
+//! process exits, whichever way the codecs were registered (also readable at any time with
+//! [`hct_ggml_stats_json`]). Without it the
 //! uncounted entry points are registered, so timing runs pay nothing.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -298,7 +299,11 @@ pub extern "C" fn hct_ggml_register_all() -> c_int {
         register_all(mode, stats_destination().is_some(), gemm)
     });
     match result {
-        Ok(Ok(done)) => done.len() as c_int,
+        Ok(Ok(done)) => {
+            // A host that registers the codecs itself gets the exit report too.
+            REPORT_AT_EXIT.store(stats_destination().is_some(), Ordering::Relaxed);
+            done.len() as c_int
+        }
         Ok(Err(e)) => {
             STATE.lock().unwrap_or_else(|e| e.into_inner()).last_error = Some(e.to_string());
             match e {
