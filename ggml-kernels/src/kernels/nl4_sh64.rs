@@ -107,17 +107,20 @@ pub fn vec_dot_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2 {
-    //! AVX2: `pshufb` looks the 32 codes of a block up in its 16-entry table; `isum` is
-    //! `maddubs(|a|, sign(v, a))` then `pmaddwd` with ones, exact: `|a| ≤ 128` fits u8 (−128
-    //! included), `v·sign(a)` fits i8 (grid values are −127 … 117), and a pair sum is at most
-    //! 2·128·127 < 2^15. Eight units (four super-blocks) make one step: their partial sums
-    //! reduce with one `hadd` tree, and their scales `L·dy` are formed lane-wise.
+    //! AVX2: `pshufb` looks the codes of a super-block's two blocks up in their 16-entry
+    //! tables at once; `isum` is `maddubs(|a|, sign(v, a))` then `pmaddwd` with ones, exact:
+    //! `|a| ≤ 128` fits u8 (−128 included), `v·sign(a)` fits i8 (grid values are −127 …
+    //! 117), and a pair sum is at most 2·128·127 < 2^15. Eight units (four super-blocks) make
+    //! one step: their partial sums reduce with one `hadd` tree, and their scales `L·dy` are
+    //! formed lane-wise.
     #![allow(unsafe_op_in_unsafe_fn)]
 
     use core::arch::x86_64::*;
 
     use super::*;
-    use crate::kernels::avx2::{add_present, load_f16x8_strided, reduce_lanes, sum_each_of_eight};
+    use crate::kernels::avx2::{
+        add_present, load_f16x8_strided, reduce_lanes, sum_each_half_of_four_unordered,
+    };
 
     /// The 32 i8 grid values of the block whose 16 code bytes are at `codes`, in element order.
     ///
@@ -168,17 +171,34 @@ pub mod avx2 {
         Ok(())
     }
 
-    /// The exact `isum` of one unit as eight i32 partial sums.
+    /// The exact `isum`s of the two units of one super-block: four i32 partial sums of
+    /// unit 2j in lanes 0..4 and of unit 2j + 1 in lanes 4..8. Both blocks' codes are one
+    /// 32-byte load, looked up in a table holding each block's grid in its own 128-bit half;
+    /// the activations are rearranged to match (elements 0..16 of both blocks, then 16..32).
     ///
     /// # Safety
-    /// AVX2; 16 code bytes at `codes`, 32 activation quants at `a`.
+    /// AVX2; `sb` a whole super-block and `a` the two Q8_0 blocks it meets.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn isum(codes: *const u8, table: __m128i, a: *const u8) -> __m256i {
-        // SAFETY: forwarded caller contract.
-        let (v, a) = unsafe { (values(codes, table), _mm256_loadu_si256(a.cast())) };
-        let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(v, a));
-        _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+    unsafe fn isum_pair(sb: *const u8, a: *const u8) -> __m256i {
+        // SAFETY: the caller's super-block (36 bytes) and two Q8_0 blocks (2 × 34 bytes).
+        let (tables, q, a0, a1) = unsafe {
+            (
+                _mm256_set_m128i(table(*sb.add(3)), table(*sb.add(2))),
+                _mm256_loadu_si256(sb.add(4).cast()),
+                _mm256_loadu_si256(a.add(2).cast()),
+                _mm256_loadu_si256(a.add(Q8_0_BLOCK_BYTES + 2).cast()),
+            )
+        };
+        let mask = _mm256_set1_epi8(0x0F);
+        let v_lo = _mm256_shuffle_epi8(tables, _mm256_and_si256(q, mask));
+        let v_hi = _mm256_shuffle_epi8(tables, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask));
+        let a_lo = _mm256_permute2x128_si256(a0, a1, 0x20);
+        let a_hi = _mm256_permute2x128_si256(a0, a1, 0x31);
+        let ones = _mm256_set1_epi16(1);
+        let p_lo = _mm256_maddubs_epi16(_mm256_abs_epi8(a_lo), _mm256_sign_epi8(v_lo, a_lo));
+        let p_hi = _mm256_maddubs_epi16(_mm256_abs_epi8(a_hi), _mm256_sign_epi8(v_hi, a_hi));
+        _mm256_add_epi32(_mm256_madd_epi16(p_lo, ones), _mm256_madd_epi16(p_hi, ones))
     }
 
     /// The terms `(L·dy)·isum` of units base..base + present in lanes 0..present (zeros
@@ -191,17 +211,19 @@ pub mod avx2 {
     #[inline]
     unsafe fn terms(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
         let sb0 = xp.add(base / 2 * SUPER_BYTES);
-        let mut isums = [_mm256_setzero_si256(); LANES];
-        for k in 0..present.min(LANES) {
-            let sb = sb0.add(k / 2 * SUPER_BYTES);
-            let header = *sb.add(2 + k % 2);
-            isums[k] = isum(
-                sb.add(4 + 16 * (k % 2)),
-                table(header),
-                yp.add((base + k) * Q8_0_BLOCK_BYTES + 2),
+        let mut pairs = [_mm256_setzero_si256(); 4];
+        for (j, pair) in pairs.iter_mut().enumerate().take(present / 2) {
+            *pair = isum_pair(
+                sb0.add(j * SUPER_BYTES),
+                yp.add((base + 2 * j) * Q8_0_BLOCK_BYTES),
             );
         }
-        let isum = _mm256_cvtepi32_ps(sum_each_of_eight(&isums));
+        // The hadd tree leaves units in lanes [0, 2, 4, 6, 1, 3, 5, 7]; back to unit order.
+        let isum = _mm256_permutevar8x32_epi32(
+            sum_each_half_of_four_unordered(&pairs),
+            _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
+        );
+        let isum = _mm256_cvtepi32_ps(isum);
         // Each super-block's first four bytes: d (binary16), header 0, header 1.
         let word = |j: usize| {
             if 2 * j < present {
