@@ -107,8 +107,7 @@ pub fn vec_dot_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2 {
-    //! AVX2: `pshufb` looks the codes of a super-block's two blocks up in their 16-entry
-    //! tables at once; `isum` is `maddubs(|a|, sign(v, a))` then `pmaddwd` with ones, exact:
+    //! AVX2: one `pshufb` looks the 32 codes of a block up in its 16-entry table; `isum` is `maddubs(|a|, sign(v, a))` then `pmaddwd` with ones, exact:
     //! `|a| ≤ 128` fits u8 (−128 included), `v·sign(a)` fits i8 (grid values are −127 …
     //! 117), and a pair sum is at most 2·128·127 < 2^15. Eight units (four super-blocks) make
     //! one step: their partial sums reduce with one `hadd` tree, and their scales `L·dy` are
@@ -118,9 +117,7 @@ pub mod avx2 {
     use core::arch::x86_64::*;
 
     use super::*;
-    use crate::kernels::avx2::{
-        add_present, load_f16x8_strided, reduce_lanes, sum_each_half_of_four_unordered,
-    };
+    use crate::kernels::avx2::{add_present, load_f16x8_strided, reduce_lanes, sum_each_of_eight};
 
     /// The 32 i8 grid values of the block whose 16 code bytes are at `codes`, in element order.
     ///
@@ -171,34 +168,28 @@ pub mod avx2 {
         Ok(())
     }
 
-    /// The exact `isum`s of the two units of one super-block: four i32 partial sums of
-    /// unit 2j in lanes 0..4 and of unit 2j + 1 in lanes 4..8. Both blocks' codes are one
-    /// 32-byte load, looked up in a table holding each block's grid in its own 128-bit half;
-    /// the activations are rearranged to match (elements 0..16 of both blocks, then 16..32).
+    /// The exact `isum` of one unit as eight i32 partial sums. The 16 code bytes and the
+    /// table are broadcast to both 128-bit halves; the low half takes the low nibbles
+    /// (elements 0..16), the high half the high nibbles (16..32), so one `pshufb` gives the
+    /// values in the activations' order.
     ///
     /// # Safety
-    /// AVX2; `sb` a whole super-block and `a` the two Q8_0 blocks it meets.
+    /// AVX2; 16 code bytes at `codes` and 32 activation quants at `a`.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn isum_pair(sb: *const u8, a: *const u8) -> __m256i {
-        // SAFETY: the caller's super-block (36 bytes) and two Q8_0 blocks (2 × 34 bytes).
-        let (tables, q, a0, a1) = unsafe {
+    unsafe fn isum(codes: *const u8, header: u8, a: *const u8) -> __m256i {
+        // SAFETY: a 16-byte table and the caller's bytes.
+        let (table, q, a) = unsafe {
             (
-                _mm256_set_m128i(table(*sb.add(3)), table(*sb.add(2))),
-                _mm256_loadu_si256(sb.add(4).cast()),
-                _mm256_loadu_si256(a.add(2).cast()),
-                _mm256_loadu_si256(a.add(Q8_0_BLOCK_BYTES + 2).cast()),
+                _mm256_broadcastsi128_si256(table(header)),
+                _mm256_broadcastsi128_si256(_mm_loadu_si128(codes.cast())),
+                _mm256_loadu_si256(a.cast()),
             )
         };
-        let mask = _mm256_set1_epi8(0x0F);
-        let v_lo = _mm256_shuffle_epi8(tables, _mm256_and_si256(q, mask));
-        let v_hi = _mm256_shuffle_epi8(tables, _mm256_and_si256(_mm256_srli_epi16(q, 4), mask));
-        let a_lo = _mm256_permute2x128_si256(a0, a1, 0x20);
-        let a_hi = _mm256_permute2x128_si256(a0, a1, 0x31);
-        let ones = _mm256_set1_epi16(1);
-        let p_lo = _mm256_maddubs_epi16(_mm256_abs_epi8(a_lo), _mm256_sign_epi8(v_lo, a_lo));
-        let p_hi = _mm256_maddubs_epi16(_mm256_abs_epi8(a_hi), _mm256_sign_epi8(v_hi, a_hi));
-        _mm256_add_epi32(_mm256_madd_epi16(p_lo, ones), _mm256_madd_epi16(p_hi, ones))
+        let shifted = _mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4));
+        let v = _mm256_shuffle_epi8(table, _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F)));
+        let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(v, a));
+        _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
     }
 
     /// The terms `(L·dy)·isum` of units base..base + present in lanes 0..present (zeros
@@ -211,18 +202,16 @@ pub mod avx2 {
     #[inline]
     unsafe fn terms(xp: *const u8, yp: *const u8, base: usize, present: usize) -> __m256 {
         let sb0 = xp.add(base / 2 * SUPER_BYTES);
-        let mut pairs = [_mm256_setzero_si256(); 4];
-        for (j, pair) in pairs.iter_mut().enumerate().take(present / 2) {
-            *pair = isum_pair(
-                sb0.add(j * SUPER_BYTES),
-                yp.add((base + 2 * j) * Q8_0_BLOCK_BYTES),
+        let mut isums = [_mm256_setzero_si256(); LANES];
+        for (k, unit) in isums.iter_mut().enumerate().take(present) {
+            let sb = sb0.add(k / 2 * SUPER_BYTES);
+            *unit = isum(
+                sb.add(4 + 16 * (k % 2)),
+                *sb.add(2 + k % 2),
+                yp.add((base + k) * Q8_0_BLOCK_BYTES + 2),
             );
         }
-        // The hadd tree leaves units in lanes [0, 2, 4, 6, 1, 3, 5, 7]; back to unit order.
-        let isum = _mm256_permutevar8x32_epi32(
-            sum_each_half_of_four_unordered(&pairs),
-            _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7),
-        );
+        let isum = sum_each_of_eight(&isums);
         let isum = _mm256_cvtepi32_ps(isum);
         // Each super-block's first four bytes: d (binary16), header 0, header 1.
         let word = |j: usize| {
@@ -457,5 +446,42 @@ pub mod neon {
             }
         }
         reduce_lanes(acc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::c_int;
+
+    use crate::platform::Backend;
+    use crate::traits::all_traits_of;
+
+    /// The unchecked SIMD entries get only the C entry's checks (`n` a multiple of 32), so
+    /// they refuse a row that is not whole super-blocks themselves: NaN on every backend, as
+    /// the reference's length error gives through the entry.
+    #[test]
+    fn c_entry_refuses_rows_of_partial_super_blocks_on_every_backend() {
+        let x = [0u8; 2 * super::SUPER_BYTES];
+        let y = [0u8; 4 * super::Q8_0_BLOCK_BYTES];
+        for backend in Backend::available() {
+            let t = all_traits_of(backend)
+                .iter()
+                .find(|t| t.codec_id == "nl4_sh64_v1")
+                .expect("nl4_sh64_v1 has traits");
+            let dot = |n: c_int| {
+                let mut s = 1.0f32;
+                // SAFETY: x and y hold two super-blocks and four Q8_0 blocks, more than any
+                // n below reads; nrc = 1.
+                unsafe { (t.vec_dot)(n, &mut s, 0, x.as_ptr().cast(), 0, y.as_ptr().cast(), 0, 1) };
+                s
+            };
+            assert!(
+                dot(96).is_nan(),
+                "{:?}: 96 is not whole super-blocks",
+                backend.isa()
+            );
+            assert!(dot(32).is_nan(), "{:?}", backend.isa());
+            assert_eq!(dot(128), 0.0, "{:?}: zero rows dot to 0", backend.isa());
+        }
     }
 }
