@@ -23,7 +23,13 @@
 //! A last table times the multi-row entry ([`hct::gemm`]) on a product with 16 activation rows
 //! against per-pair `vec_dot` loops, HCT's and ggml's (`--gemm-only` runs just that table).
 //!
-//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N] [--gemm-only]`
+//! A per-call table (`--per-call` runs just that table) times single `vec_dot` calls on one
+//! cache-resident row of 576, 2048 and 4096 elements: HCT's Q4_0/Q4_1/Q8_0-layout kernels
+//! against ggml's on the same bytes, and `nl4_sh64_v1` (SPEC.md §7.7) against ggml's IQ4_NL,
+//! IQ4_XS and Q4_K on the same weights (the K-quants need rows that are whole 256-blocks, so
+//! they have no 576 row).
+//!
+//! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N] [--gemm-only] [--per-call]`
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::hint::black_box;
@@ -41,17 +47,30 @@ const SHAPES: [(usize, usize); 3] = [(576, 1536), (4096, 4096), (4096, 14336)];
 fn main() {
     let mut trials = 15usize;
     let mut gemm_only = false;
+    let mut per_call_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--trials" {
             trials = args.next().and_then(|v| v.parse().ok()).unwrap_or(trials);
         } else if a == "--gemm-only" {
             gemm_only = true;
+        } else if a == "--per-call" {
+            per_call_only = true;
         }
     }
     let Some(ggml) = Ggml::load() else {
         return;
     };
+    if per_call_only {
+        println!(
+            "cpu: {}; load average before: {}",
+            cpu_model(),
+            load_average()
+        );
+        per_call_section(&ggml, trials);
+        println!("load average after: {}", load_average());
+        return;
+    }
     if gemm_only {
         println!(
             "cpu: {}; load average before: {}",
@@ -118,6 +137,7 @@ fn main() {
         println!("| {row_len} | {codec} | {c_entry:.1} | {rust_api:.1} | {ggml_call:.1} |");
     }
     gemm_section(&ggml, trials);
+    per_call_section(&ggml, trials);
     println!();
     println!("load average after: {}", load_average());
     println!(
@@ -464,6 +484,9 @@ const GGML_TYPE_Q4_0: c_int = 2;
 const GGML_TYPE_Q4_1: c_int = 3;
 const GGML_TYPE_Q8_0: c_int = 8;
 const GGML_TYPE_Q8_1: c_int = 9;
+const GGML_TYPE_Q4_K: c_int = 12;
+const GGML_TYPE_IQ4_NL: c_int = 20;
+const GGML_TYPE_IQ4_XS: c_int = 23;
 
 type VecDot =
     unsafe extern "C" fn(c_int, *mut f32, usize, *const c_void, usize, *const c_void, usize, c_int);
@@ -820,6 +843,167 @@ fn gemm_section(ggml: &Ggml, trials: usize) {
                 best[1].as_secs_f64() / best[0].as_secs_f64(),
                 best[2].as_secs_f64() / best[0].as_secs_f64(),
             );
+        }
+    }
+}
+
+/// One `vec_dot` under test in the per-call table: its function pointer (the one a ggml
+/// runtime calls), one weight row and the activation row it consumes.
+struct OneRow {
+    name: String,
+    vec_dot: VecDot,
+    row: Vec<u8>,
+    act: Vec<u8>,
+}
+
+impl OneRow {
+    /// One call; the result goes to `sink`.
+    fn call(&self, n: usize, sink: &mut f32) {
+        // SAFETY: `row` is one weight row of n elements of this function's type and `act` one
+        // activation row of its vec_dot type; nrc = 1, strides ignored (both contracts).
+        unsafe {
+            (self.vec_dot)(
+                n as c_int,
+                sink,
+                0,
+                black_box(self.row.as_ptr()).cast(),
+                0,
+                self.act.as_ptr().cast(),
+                0,
+                1,
+            )
+        }
+    }
+}
+
+/// Per-call cost of single-row `vec_dot`, HCT beside ggml on the same weights: Q4_0, Q4_1
+/// and Q8_0 on the same bytes; `nl4_sh64_v1` beside IQ4_NL, IQ4_XS and Q4_K (other layouts
+/// of the same f32 weights, all 4.25–4.56 bits per weight). One cache-resident row, called
+/// `calls` times per sample; samples of every contender interleaved; best sample kept.
+fn per_call_section(ggml: &Ggml, trials: usize) {
+    let trials = 3 * trials;
+    println!();
+    println!(
+        "Per call: one cache-resident row, single thread, best of {trials} interleaved samples; \
+         ggml/HCT > 1 means HCT's call is faster"
+    );
+    println!();
+    println!("| row length | HCT layout | HCT ns/call | ggml type | ggml ns/call | ggml/HCT |");
+    println!("|---:|---|---:|---|---:|---:|");
+    let nl4 = hct_format::codec::find("nl4_sh64_v1").expect("hct-format has nl4_sh64_v1");
+    for n in [576usize, 2048, 4096] {
+        let mut rng = XorShift(0xca11 ^ n as u64);
+        let weights: Vec<f32> = (0..n).map(|_| rng.weight_like()).collect();
+        let activation: Vec<f32> = (0..n).map(|_| rng.uniform()).collect();
+        let exact: f64 = weights
+            .iter()
+            .zip(&activation)
+            .map(|(&w, &a)| w as f64 * a as f64)
+            .sum();
+        let norm = weights.iter().map(|&w| (w as f64).abs()).sum::<f64>();
+        let ggml_row = |ty: c_int, name: &str| OneRow {
+            name: name.to_string(),
+            vec_dot: ggml.vec_dot(ty),
+            row: ggml.quantize(ty, &weights, 1, n),
+            act: ggml.quantize_activation(ggml.traits(ty).vec_dot_type, &activation),
+        };
+        let hct_row = |id: &str, row: Vec<u8>| {
+            let t = traits_for(id).expect("libhct has this codec");
+            let act_type = t.format.activation().ggml_type_id() as c_int;
+            OneRow {
+                name: id.to_string(),
+                vec_dot: t.vec_dot,
+                row,
+                act: ggml.quantize_activation(act_type, &activation),
+            }
+        };
+        let mut nl4_bytes =
+            vec![0u8; nl4.row_bytes(n as u64).expect("whole super-blocks") as usize];
+        nl4.encode_row(&weights, &mut nl4_bytes)
+            .expect("nl4_sh64_v1 encodes a finite row");
+        let k_quants = n % 256 == 0;
+        // (HCT contender, its ggml contenders)
+        let mut groups: Vec<(OneRow, Vec<OneRow>)> = Vec::new();
+        for (id, ty, name) in [
+            ("ggml_q4_0", GGML_TYPE_Q4_0, "q4_0"),
+            ("ggml_q4_1", GGML_TYPE_Q4_1, "q4_1"),
+            ("ggml_q8_0", GGML_TYPE_Q8_0, "q8_0"),
+        ] {
+            let theirs = ggml_row(ty, name);
+            groups.push((hct_row(id, theirs.row.clone()), vec![theirs]));
+        }
+        let mut nl4_rivals = vec![ggml_row(GGML_TYPE_IQ4_NL, "iq4_nl")];
+        if k_quants {
+            nl4_rivals.push(ggml_row(GGML_TYPE_IQ4_XS, "iq4_xs"));
+            nl4_rivals.push(ggml_row(GGML_TYPE_Q4_K, "q4_k"));
+        }
+        groups.push((hct_row("nl4_sh64_v1", nl4_bytes), nl4_rivals));
+
+        // Every contender computes the product it claims to (within its quantization error:
+        // 4-bit layouts are off by a few percent of the row's weight mass, never more), and
+        // HCT's equals ggml's where they read the same bytes and activations.
+        for (ours, theirs) in &groups {
+            let mut s_ours = f32::NAN;
+            ours.call(n, &mut s_ours);
+            for t in theirs.iter().chain(std::iter::once(ours)) {
+                let mut s = f32::NAN;
+                t.call(n, &mut s);
+                assert!(
+                    (s as f64 - exact).abs() <= 0.05 * norm,
+                    "{} at {n}: {s} against the f32 product {exact}",
+                    t.name
+                );
+            }
+            if theirs[0].row == ours.row {
+                let mut s = f32::NAN;
+                theirs[0].call(n, &mut s);
+                assert!(
+                    (s - s_ours).abs() <= 1e-4 * s.abs().max(1.0),
+                    "{} at {n}: HCT {s_ours}, ggml {s}",
+                    ours.name
+                );
+            }
+        }
+
+        let calls = (20_000_000 / n).clamp(2_000, 40_000);
+        let mut sink = 0f32;
+        let mut time_one = |r: &OneRow| {
+            let start = Instant::now();
+            for _ in 0..calls {
+                r.call(n, &mut sink);
+            }
+            black_box(sink);
+            start.elapsed().as_secs_f64() * 1e9 / calls as f64
+        };
+        let contenders: Vec<&OneRow> = groups
+            .iter()
+            .flat_map(|(ours, theirs)| std::iter::once(ours).chain(theirs))
+            .collect();
+        let mut best = vec![f64::MAX; contenders.len()];
+        for _ in 0..trials {
+            for (b, r) in best.iter_mut().zip(&contenders) {
+                *b = b.min(time_one(r));
+            }
+        }
+        let best_of = |name: &str| {
+            contenders
+                .iter()
+                .zip(&best)
+                .find(|(r, _)| r.name == name)
+                .map(|(_, &b)| b)
+                .expect("measured")
+        };
+        for (ours, theirs) in &groups {
+            let hct_ns = best_of(&ours.name);
+            for t in theirs {
+                let ggml_ns = best_of(&t.name);
+                println!(
+                    "| {n} | {} | {hct_ns:.1} | {} | {ggml_ns:.1} | {:.2} |",
+                    ours.name,
+                    t.name,
+                    ggml_ns / hct_ns
+                );
+            }
         }
     }
 }

@@ -1064,5 +1064,9 @@ pub(crate) const KERNELS: KernelTable = {
         .with_gemm(Int4G16, super::avx2_gemm::gemm_int4_g16)
         .with_gemm(Int4G32, super::avx2_gemm::gemm_int4_g32)
         .with_to_float(Nl4Sh64, super::nl4_sh64::avx2::to_float)
-        .with_vec_dot(Nl4Sh64, super::nl4_sh64::avx2::vec_dot_q8_0, None)
+        .with_vec_dot(
+            Nl4Sh64,
+            super::nl4_sh64::avx2::vec_dot_q8_0,
+            Some(super::nl4_sh64::avx2::dot_q8_0),
+        )
 };

@@ -144,12 +144,23 @@ pub unsafe fn to_float_int4_g32(x: &[u8], y: &mut [f32]) -> Result<(), KernelErr
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_q4_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_0.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); start + present ≤ units.
         unsafe { terms_q4_0_q8_0(xp, yp, start, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q8_0_q8_0`], same checks and same bits.
@@ -158,12 +169,23 @@ pub unsafe fn vec_dot_q4_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+    check_vec_dot(WeightFormat::Q8_0, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q8_0_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q8_0_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_q8_0_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q8_0.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); start + present ≤ units.
         unsafe { terms_q8_0_q8_0(xp, yp, start, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_q4_1_q8_1`], same checks and same bits.
@@ -172,12 +194,23 @@ pub unsafe fn vec_dot_q8_0_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+    check_vec_dot(WeightFormat::Q4_1, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_q4_1_q8_1(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_q4_1_q8_1`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_q4_1_q8_1(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Q4_1.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); start + present ≤ units.
         unsafe { terms_q4_1_q8_1(xp, yp, start, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g32_q8_0`], same checks and same bits.
@@ -186,12 +219,23 @@ pub unsafe fn vec_dot_q4_1_q8_1(n: usize, x: &[u8], y: &[u8]) -> Result<f32, Ker
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
-        // SAFETY: check_vec_dot found `units` whole blocks in x and y; start + present ≤ units.
+    check_vec_dot(WeightFormat::Int4G32, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g32_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g32_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_int4_g32_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G32.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: the rows hold `units` whole blocks (caller contract); start + present ≤ units.
         unsafe { terms_int4_g32_q8_0(xp, yp, start, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g16_q8_0`], same checks and same bits.
@@ -200,13 +244,24 @@ pub unsafe fn vec_dot_int4_g32_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 2 whole blocks
-        // in y; start + present ≤ units, and both are even (n is a multiple of 32).
+    check_vec_dot(WeightFormat::Int4G16, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g16_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g16_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_int4_g16_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G16.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
+        // SAFETY: the rows hold (caller contract) `units` whole groups in x and units / 2
+        // whole blocks in y; start + present ≤ units, both even (n is a multiple of 32).
         unsafe { terms_int4_g16_q8_0(xp, yp, start, present) }
-    }))
+    })
 }
 
 /// The reference's [`portable::vec_dot_int4_g8_q8_0`], same checks and same bits.
@@ -215,15 +270,26 @@ pub unsafe fn vec_dot_int4_g16_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32,
 /// The CPU must support NEON (a [`crate::platform::Backend`] of this ISA proves it).
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_int4_g8_q8_0(n: usize, x: &[u8], y: &[u8]) -> Result<f32, KernelError> {
-    let units = check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
-    let (xp, yp) = (x.as_ptr(), y.as_ptr());
-    Ok(dot_in_steps_of_eight!(units, |start, present| {
+    check_vec_dot(WeightFormat::Int4G8, n, x.len(), y.len())?;
+    // SAFETY: check_vec_dot found the whole rows of n elements in x and y.
+    Ok(unsafe { dot_int4_g8_q8_0(n, x.as_ptr(), y.as_ptr()) })
+}
+
+/// [`vec_dot_int4_g8_q8_0`] without the checks, for entry points that have made them.
+///
+/// # Safety
+/// The CPU must support NEON; `n` must be a multiple of 32 and `xp`, `yp` must point at the
+/// weight and activation rows of `n` elements.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn dot_int4_g8_q8_0(n: usize, xp: *const u8, yp: *const u8) -> f32 {
+    let units = n / WeightFormat::Int4G8.block_len();
+    dot_in_steps_of_eight!(units, |start, present| {
         debug_assert_eq!(present, 4);
-        // SAFETY: check_vec_dot found `units` whole groups in x and units / 4 whole blocks
-        // in y; start is a multiple of 4 and units too (n is a multiple of 32), so a half
-        // step that has any group has four whole groups.
+        // SAFETY: the rows hold (caller contract) `units` whole groups in x and units / 4
+        // whole blocks in y; start is a multiple of 4 and units too (n is a multiple of 32),
+        // so a half step that has any group has four whole groups.
         unsafe { terms_int4_g8_q8_0(xp, yp, start) }
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -782,8 +848,8 @@ mod tests {
     }
 }
 
-/// What NEON speeds up: every layout's `to_float` and `vec_dot` (the C entry makes the row
-/// slices).
+/// What NEON speeds up: every layout's `to_float` and `vec_dot`, with unchecked dot entries
+/// for the C ABI (the entry's checks are all these kernels need), as on AVX2.
 pub(crate) const KERNELS: KernelTable = {
     use WeightFormat::*;
     super::hct_v3::neon::overrides(KernelTable::PORTABLE)
@@ -793,12 +859,18 @@ pub(crate) const KERNELS: KernelTable = {
         .with_to_float(Int4G8, to_float_int4_g8)
         .with_to_float(Int4G16, to_float_int4_g16)
         .with_to_float(Int4G32, to_float_int4_g32)
-        .with_vec_dot(Q4_0, vec_dot_q4_0_q8_0, None)
-        .with_vec_dot(Q4_1, vec_dot_q4_1_q8_1, None)
-        .with_vec_dot(Q8_0, vec_dot_q8_0_q8_0, None)
-        .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, None)
-        .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, None)
-        .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, None)
+        .with_vec_dot(Q4_0, vec_dot_q4_0_q8_0, Some(dot_q4_0_q8_0))
+        .with_vec_dot(Q4_1, vec_dot_q4_1_q8_1, Some(dot_q4_1_q8_1))
+        .with_vec_dot(Q8_0, vec_dot_q8_0_q8_0, Some(dot_q8_0_q8_0))
+        .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, Some(dot_int4_g8_q8_0))
+        .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, Some(dot_int4_g16_q8_0))
+        .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, Some(dot_int4_g32_q8_0))
         .with_gemm(Int4G16, super::neon_gemm::gemm_int4_g16)
         .with_gemm(Int4G32, super::neon_gemm::gemm_int4_g32)
+        .with_to_float(Nl4Sh64, super::nl4_sh64::neon::to_float)
+        .with_vec_dot(
+            Nl4Sh64,
+            super::nl4_sh64::neon::vec_dot_q8_0,
+            Some(super::nl4_sh64::neon::dot_q8_0),
+        )
 };
