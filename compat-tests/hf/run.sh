@@ -13,7 +13,8 @@
 # saved logits (llama-perplexity --kl-divergence-base files, byte for byte) and the same greedy
 # continuation (llama-simple).
 # The reverse direction (smollm2-to-hf): SmolLM2's folder -> hct's GGUF -> `hct convert --to hf`,
-# judged by transformers against the original folder (check_hf_export.py).
+# judged by transformers against the original folder (check_hf_export.py) and against llama.cpp's
+# own logits on the GGUF (to_hf_vs_llama.sh).
 # Arguments: the models to check (default all): minilm smollm2 qwen2 gemma2 gemma3 llama2
 # llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf.
 # Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
@@ -206,6 +207,8 @@ if want smollm2-to-hf; then
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice "$HCT_CONVERT_PYTHON" "$here/check_hf_export.py" \
         "$smol_hf" "$work/smollm2-back" "$HCT_TEXT_SLICE" 2>"$work/smollm2-to-hf.log" ||
         { tail -20 "$work/smollm2-to-hf.log" >&2; exit 1; }
+    say "smollm2: the exported folder in transformers against llama.cpp's raw logits on the GGUF"
+    bash "$here/to_hf_vs_llama.sh"
 fi
 
 venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"
