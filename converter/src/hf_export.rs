@@ -293,8 +293,14 @@ impl Tokenizer {
     fn from_gguf(g: &Gguf) -> Result<Tokenizer> {
         let model = g.opt_str("tokenizer.ggml.model").unwrap_or("?");
         if model != "gpt2" {
+            // A SentencePiece vocabulary (Llama 2, Mistral v0.1) keeps pieces, scores and types
+            // in the GGUF, but neither the tokenizer.model nor the merges a tokenizer.json needs.
+            let kind = match model {
+                "llama" => " (SentencePiece: tokenizer.model and tokenizer.json's merges would have to be rebuilt from the token list and scores)",
+                _ => "",
+            };
             return Err(crate::exit::unsupported(format!(
-                "tokenizer.ggml.model {model:?}: this build exports byte-level BPE vocabularies (gpt2) only"
+                "tokenizer.ggml.model {model:?}{kind}: this build exports byte-level BPE vocabularies (gpt2) only"
             )));
         }
         let pre = g.opt_str("tokenizer.ggml.pre").unwrap_or("default");

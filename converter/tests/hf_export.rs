@@ -182,3 +182,63 @@ fn existing_output_and_unsupported_sources_are_refused() {
     assert!(err.contains("general.architecture"), "{err}");
     assert!(!out.exists());
 }
+
+/// A protobuf varint, for the tokenizer.model below.
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A SentencePiece `ModelProto` with just its pieces (field 1: text, score, type).
+fn sentencepiece_model(pieces: &[(&str, f32, u64)]) -> Vec<u8> {
+    let mut out = vec![];
+    for (text, score, kind) in pieces {
+        let mut p = vec![0x0a];
+        varint(text.len() as u64, &mut p);
+        p.extend_from_slice(text.as_bytes());
+        p.push(0x15);
+        p.extend_from_slice(&score.to_le_bytes());
+        p.push(0x18);
+        varint(*kind, &mut p);
+        out.push(0x0a);
+        varint(p.len() as u64, &mut out);
+        out.extend_from_slice(&p);
+    }
+    out
+}
+
+#[test]
+fn a_sentencepiece_vocabulary_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    std::fs::create_dir(&ck).unwrap();
+    write_llama(&ck);
+    // With a tokenizer.model the llama family's vocabulary is SentencePiece's (as Llama 2's).
+    let pieces: Vec<(&str, f32, u64)> = vec![
+        ("<unk>", 0.0, 2),
+        ("<s>", 0.0, 3),
+        ("a", -1.0, 1),
+        ("b", -2.0, 1),
+        ("ab", -3.0, 1),
+        ("\u{2581}", -4.0, 1),
+        ("\u{2581}a", -5.0, 1),
+        ("1", -6.0, 1),
+    ];
+    std::fs::write(ck.join("tokenizer.model"), sentencepiece_model(&pieces)).unwrap();
+    let gguf = dir.path().join("sp.gguf");
+    let (code, _, err) = hct(&["convert", s(&ck), s(&gguf)]);
+    assert_eq!(code, 0, "{err}");
+    let out = dir.path().join("back");
+    let (code, _, err) = hct(&["convert", s(&gguf), s(&out), "--to", "hf"]);
+    assert_eq!(code, 6, "refused as unsupported: {err}");
+    assert!(
+        err.contains("tokenizer.ggml.model \"llama\"") && err.contains("SentencePiece"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "nothing but the checkpoint and the GGUF");
+}
