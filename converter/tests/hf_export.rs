@@ -211,34 +211,64 @@ fn sentencepiece_model(pieces: &[(&str, f32, u64)]) -> Vec<u8> {
 }
 
 #[test]
-fn a_sentencepiece_vocabulary_is_refused_with_the_reason() {
+fn a_sentencepiece_vocabulary_goes_back_to_the_same_gguf() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     std::fs::create_dir(&ck).unwrap();
     write_llama(&ck);
-    // With a tokenizer.model the llama family's vocabulary is SentencePiece's (as Llama 2's).
+    // With a tokenizer.model the llama family's vocabulary is SentencePiece's (as Llama 2's),
+    // its special tokens named as transformers saves them.
     let pieces: Vec<(&str, f32, u64)> = vec![
         ("<unk>", 0.0, 2),
         ("<s>", 0.0, 3),
-        ("a", -1.0, 1),
-        ("b", -2.0, 1),
-        ("ab", -3.0, 1),
-        ("\u{2581}", -4.0, 1),
-        ("\u{2581}a", -5.0, 1),
-        ("1", -6.0, 1),
+        ("</s>", 0.0, 3),
+        ("<0x41>", 0.0, 6),
+        ("a", -3.0, 1),
+        ("b", -4.0, 1),
+        ("ab", -2.0, 1),
+        ("\u{2581}ab", -1.0, 1),
     ];
-    std::fs::write(ck.join("tokenizer.model"), sentencepiece_model(&pieces)).unwrap();
+    let model = sentencepiece_model(&pieces);
+    std::fs::write(ck.join("tokenizer.model"), &model).unwrap();
+    let special = |c: &str| json!({"content": c, "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true});
+    let tokenizer = json!({
+        "added_tokens": [{"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<s>", "special": true},
+                         {"id": 2, "content": "</s>", "special": true}],
+        "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}]},
+        "model": {"type": "BPE", "byte_fallback": true, "vocab": {}, "merges": []},
+    });
+    std::fs::write(ck.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let tc = json!({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": true,
+                    "add_eos_token": false,
+                    "added_tokens_decoder": {"0": special("<unk>"), "1": special("<s>"), "2": special("</s>")}});
+    std::fs::write(ck.join("tokenizer_config.json"), tc.to_string()).unwrap();
+    let mut config = read_json(&ck.join("config.json"));
+    config["bos_token_id"] = json!(1);
+    config["eos_token_id"] = json!(2);
+    std::fs::write(ck.join("config.json"), config.to_string()).unwrap();
     let gguf = dir.path().join("sp.gguf");
     let (code, _, err) = hct(&["convert", s(&ck), s(&gguf)]);
     assert_eq!(code, 0, "{err}");
-    let out = dir.path().join("back");
-    let (code, _, err) = hct(&["convert", s(&gguf), s(&out), "--to", "hf"]);
-    assert_eq!(code, 6, "refused as unsupported: {err}");
+    let back = dir.path().join("back");
+    let (code, _, err) = hct(&["convert", s(&gguf), s(&back), "--to", "hf"]);
+    assert_eq!(code, 0, "{err}");
+    let again = dir.path().join("again.gguf");
+    let (code, _, err) = hct(&["convert", s(&back), s(&again)]);
+    assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("tokenizer.ggml.model \"llama\"") && err.contains("SentencePiece"),
-        "{err}"
+        std::fs::read(&gguf).unwrap() == std::fs::read(&again).unwrap(),
+        "the exported folder converts back to the same GGUF"
     );
-    assert!(!out.exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(left.len(), 2, "nothing but the checkpoint and the GGUF");
+    // The fast tokenizer's merges come from the scores: "ab" = "a" + "b"; "▁ab" has no split
+    // into two pieces ("▁" is none), so no merge of its own.
+    let tj = read_json(&back.join("tokenizer.json"));
+    assert_eq!(tj["model"]["vocab"]["\u{2581}ab"], 7);
+    assert_eq!(tj["model"]["merges"], json!([["a", "b"]]));
+    assert_eq!(tj["model"]["byte_fallback"], true);
+    let tc = read_json(&back.join("tokenizer_config.json"));
+    assert_eq!(tc["tokenizer_class"], "LlamaTokenizer");
+    assert_eq!(tc["added_tokens_decoder"]["1"]["content"], "<s>");
 }
