@@ -4,9 +4,9 @@
 //!
 //! For the llama family with a byte-level BPE vocabulary (`tokenizer.ggml.model` = `gpt2`, a
 //! pre-tokenizer llama.cpp names `gpt-2`, `smollm`, `llama-bpe` or `qwen2`) or a SentencePiece one
-//! (`llama`: Llama 2, Mistral v0.1; `tokenizer.model` instead of `tokenizer.json`, see
-//! `crate::hf_export_spm`): the inverse of `crate::llama_gguf`. Tensors get Hugging Face's names and the q/k rows go back to its rotary
-//! order (whole rows move). Float tensors keep their type; others are decoded to `--dtype`
+//! (`llama`: Llama 2, Mistral v0.1; a `tokenizer.model` besides `tokenizer.json`, see
+//! `crate::hf_export_spm`): the inverse of `crate::llama_gguf`. Tensors get Hugging Face's names
+//! and the q/k rows go back to its rotary order (whole rows move). Float tensors keep their type; others are decoded to `--dtype`
 //! (required then). The folder appears only when complete: everything is written into a
 //! temporary folder beside it, which is renamed into place at the end.
 

@@ -28,7 +28,8 @@ const BYTE: i32 = 6;
 /// came from there and goes back there.
 const ADDED_SCORE: f32 = -1000.0;
 
-/// SentencePiece's `<unk>`-less models do not load; a GGUF names its unknown token or types it.
+/// A GGUF's SentencePiece vocabulary: one text, score and llama.cpp type per token, and the
+/// special ids.
 pub struct SpmVocab<'a> {
     pub tokens: &'a [String],
     pub scores: &'a [f32],
@@ -49,7 +50,7 @@ fn varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 fn key(field: u64, wire: u64, out: &mut Vec<u8>) {
-    varint(field << 3 | wire, out);
+    varint((field << 3) | wire, out);
 }
 
 fn bytes_field(field: u64, b: &[u8], out: &mut Vec<u8>) {
@@ -65,6 +66,8 @@ fn int_field(field: u64, v: i64, out: &mut Vec<u8>) {
 }
 
 impl SpmVocab<'_> {
+    /// The unknown token, which a SentencePiece model cannot load without: named by the GGUF or
+    /// the first token typed unknown.
     fn unk_id(&self) -> Result<u32> {
         if let Some(u) = self.unk {
             return Ok(u);
