@@ -7,12 +7,14 @@ EXPORTED_DIR the folder made back from that GGUF. Checks, printing one JSON obje
   - model.safetensors: the same tensor names, dtypes, shapes and bytes (q/k rows back in Hugging
     Face's order);
   - the tokenizers (AutoTokenizer on each folder) give the same ids for TEXT, line by line, and
-    for a chat rendered by each folder's chat template;
+    for a chat rendered by each folder's chat template; where both folders have a
+    tokenizer.model, the sentencepiece library encodes TEXT's lines the same with each;
   - transformers loads both (AutoModelForCausalLM, float32) and gives the same logits for a fixed
     prompt, compared exactly: same weights and same config values, same computation.
 Exit status 1 when any check fails.
 """
 import json
+import os
 import sys
 
 import torch
@@ -41,6 +43,13 @@ def main():
     whole_a, whole_b = ta(open(text, encoding="utf-8").read())["input_ids"], tb(open(text, encoding="utf-8").read())["input_ids"]
     r["tokenizer_whole_text_tokens"] = len(whole_a)
     r["tokenizer_whole_text_identical"] = whole_a == whole_b
+    # A SentencePiece vocabulary: the exported tokenizer.model, rebuilt from the GGUF, must encode
+    # like the original in the sentencepiece library itself (what llama.cpp's converter reads).
+    if all(os.path.exists(f"{d}/tokenizer.model") for d in (orig, ours)):
+        import sentencepiece as spm
+        sa, sb = (spm.SentencePieceProcessor(model_file=f"{d}/tokenizer.model") for d in (orig, ours))
+        r["sentencepiece_lines_identical"] = sum(sa.encode(l) == sb.encode(l) for l in lines)
+        r["sentencepiece_pieces"] = [sa.get_piece_size(), sb.get_piece_size()]
     chat = [{"role": "user", "content": "What is a hacker?"}, {"role": "assistant", "content": "Someone who enjoys 42 things."}]
     if ta.chat_template:
         r["chat_template_identical"] = ta.apply_chat_template(chat, tokenize=True) == tb.apply_chat_template(chat, tokenize=True)
@@ -60,6 +69,7 @@ def main():
     r["greedy_identical"] = bool(torch.equal(ga, gb))
     r["greedy_text"] = tb.decode(gb[0, ids.shape[1]:])
     ok = (r["tensors_identical"] and same == len(lines) and r["tokenizer_whole_text_identical"]
+          and r.get("sentencepiece_lines_identical", len(lines)) == len(lines)
           and r.get("chat_template_identical", True) and r["logits_identical"] and r["greedy_identical"])
     r["ok"] = bool(ok)
     print(json.dumps(r))

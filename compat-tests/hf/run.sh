@@ -13,9 +13,11 @@
 # saved logits (llama-perplexity --kl-divergence-base files, byte for byte) and the same greedy
 # continuation (llama-simple).
 # The reverse direction (smollm2-to-hf): SmolLM2's folder -> hct's GGUF -> `hct convert --to hf`,
-# judged by transformers against the original folder (check_hf_export.py).
+# judged by transformers against the original folder (check_hf_export.py) and against llama.cpp's
+# own logits on the GGUF (to_hf_vs_llama.sh). llama2-to-hf: the same for the Llama 2 SentencePiece
+# checkpoint, plus convert_hf_to_gguf.py on the exported folder against the original's.
 # Arguments: the models to check (default all): minilm smollm2 qwen2 gemma2 gemma3 llama2
-# llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf.
+# llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf llama2-to-hf.
 # Results: one JSON object per line on stdout. Needs `compat-tests/peers.sh fetch build`.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -75,7 +77,7 @@ check_model() { # NAME FOLDER
 }
 
 models=("$@")
-[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf)
+[[ ${#models[@]} -gt 0 ]] || models=(minilm smollm2 qwen2 gemma2 gemma3 llama2 llama2-rope-linear llama2-rope-yarn llama2-rope-llama3 gemma3-trim smollm2-to-hf llama2-to-hf)
 want() { [[ " ${models[*]} " == *" $1 "* ]]; }
 
 if want minilm; then
@@ -206,6 +208,28 @@ if want smollm2-to-hf; then
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice "$HCT_CONVERT_PYTHON" "$here/check_hf_export.py" \
         "$smol_hf" "$work/smollm2-back" "$HCT_TEXT_SLICE" 2>"$work/smollm2-to-hf.log" ||
         { tail -20 "$work/smollm2-to-hf.log" >&2; exit 1; }
+    say "smollm2: the exported folder in transformers against llama.cpp's raw logits on the GGUF"
+    bash "$here/to_hf_vs_llama.sh" smollm2
+fi
+
+if want llama2-to-hf; then
+    say "llama2 (SentencePiece): folder -> GGUF -> --to hf, judged by transformers, by llama.cpp's converter and against llama.cpp"
+    l2="$(bash "$here/sp_checkpoints.sh")/llama2"
+    "$hct" convert "$l2" "$work/llama2-rt.gguf" >/dev/null
+    rm -rf "$work/llama2-back"
+    "$hct" convert "$work/llama2-rt.gguf" "$work/llama2-back" --to hf >/dev/null
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 nice "$HCT_CONVERT_PYTHON" "$here/check_hf_export.py" \
+        "$l2" "$work/llama2-back" "$HCT_TEXT_SLICE" 2>"$work/llama2-to-hf.log" ||
+        { tail -20 "$work/llama2-to-hf.log" >&2; exit 1; }
+    # llama.cpp's own converter reads the exported folder (its tokenizer.model through the
+    # sentencepiece library) into the GGUF it makes of the original folder.
+    py_convert llama2-original-python "$l2" "$work/llama2-orig.py.gguf"
+    py_convert llama2-exported-python "$work/llama2-back" "$work/llama2-back.py.gguf"
+    "$py" "$here/compare_gguf.py" "$work/llama2-orig.py.gguf" "$work/llama2-back.py.gguf" "${allow[@]}" \
+        >"$work/llama2-back.compare.json" || { cat "$work/llama2-back.compare.json" >&2; exit 1; }
+    "$py" -c 'import json,sys; r=json.load(open(sys.argv[1])); print(json.dumps({"model": "llama2-to-hf", "convert_hf_to_gguf_original_vs_exported": {k: r[k] for k in ("keys_compared", "keys_equal", "tensors_identical")}, "differing_keys": sorted(d["key"] for d in r["deliberate_differences"])}))' \
+        "$work/llama2-back.compare.json"
+    bash "$here/to_hf_vs_llama.sh" llama2
 fi
 
 venv="$(dirname "$(dirname "$HCT_CONVERT_PYTHON")")"

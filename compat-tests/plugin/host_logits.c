@@ -1,7 +1,14 @@
 /* A host application of libllama: evaluates the first N tokens of a text in one batch, writes
  * every position's logits (float32, N x n_vocab, little-endian) to a file, then generates G tokens
- * greedily and prints them as JSON. run.sh compares the raw logits of the plugin (both modes)
- * with those of the decoded-F32 model under stock llama.cpp, bit for bit where they should be.
+ * greedily and prints them as JSON, with the N token ids it evaluated (llama.cpp's own tokenizer,
+ * special tokens added as the model asks) so another implementation can run on the same ids.
+ * run.sh compares the raw logits of the plugin (both modes) with those of the decoded-F32 model
+ * under stock llama.cpp, bit for bit where they should be.
+ *
+ * With HCT_HOST_F32_ATTENTION=1 in the environment the KV cache is float32 (llama.cpp's default is
+ * f16) and flash attention is off, so attention runs in float32 throughout: how compat-tests/hf
+ * separates the KV cache's f16 rounding from plain summation-order differences when it compares
+ * llama.cpp with transformers.
  *
  * Built with -DHCT_HOST_REGISTER it links libhct and calls hct_ggml_register_all() itself,
  * which is how an application that embeds llama.cpp adopts the HCT codecs (run.sh sets
@@ -91,6 +98,12 @@ int main(int argc, char ** argv) {
     cp.n_ubatch = n_tokens;
     cp.n_threads = 2;
     cp.n_threads_batch = 2;
+    const char * f32_attention = getenv("HCT_HOST_F32_ATTENTION");
+    if (f32_attention && strcmp(f32_attention, "1") == 0) {
+        cp.type_k = GGML_TYPE_F32;
+        cp.type_v = GGML_TYPE_F32;
+        cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    }
     struct llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) {
         fprintf(stderr, "cannot create a context\n");
@@ -123,7 +136,11 @@ int main(int argc, char ** argv) {
     }
     fclose(out);
 
-    printf("{\"n_tokens\":%d,\"n_vocab\":%d,\"registered\":%d,\"generated\":[", n_tokens, n_vocab, registered);
+    printf("{\"n_tokens\":%d,\"n_vocab\":%d,\"registered\":%d,\"tokens\":[", n_tokens, n_vocab, registered);
+    for (int i = 0; i < n_tokens; i++) {
+        printf("%s%d", i ? "," : "", tokens[i]);
+    }
+    printf("],\"generated\":[");
     llama_token next = argmax(llama_get_logits_ith(ctx, n_tokens - 1), n_vocab);
     for (int g = 0; g < n_generate; g++) {
         printf("%s%d", g ? "," : "", next);

@@ -3,9 +3,10 @@
 //! so a llama.cpp model can go back to the Python tools.
 //!
 //! For the llama family with a byte-level BPE vocabulary (`tokenizer.ggml.model` = `gpt2`, a
-//! pre-tokenizer llama.cpp names `gpt-2`, `smollm`, `llama-bpe` or `qwen2`): the inverse of
-//! `crate::llama_gguf`. Tensors get Hugging Face's names and the q/k rows go back to its rotary
-//! order (whole rows move). Float tensors keep their type; others are decoded to `--dtype`
+//! pre-tokenizer llama.cpp names `gpt-2`, `smollm`, `llama-bpe` or `qwen2`) or a SentencePiece one
+//! (`llama`: Llama 2, Mistral v0.1; a `tokenizer.model` besides `tokenizer.json`, see
+//! `crate::hf_export_spm`): the inverse of `crate::llama_gguf`. Tensors get Hugging Face's names
+//! and the q/k rows go back to its rotary order (whole rows move). Float tensors keep their type; others are decoded to `--dtype`
 //! (required then). The folder appears only when complete: everything is written into a
 //! temporary folder beside it, which is renamed into place at the end.
 
@@ -94,7 +95,18 @@ pub fn write_hf_folder(
         }
     }
     write_json("generation_config.json", &Json::Object(gen))?;
-    write_json("tokenizer.json", &tokenizer.tokenizer_json())?;
+    if tokenizer.sentencepiece {
+        let p = tmp.path().join("tokenizer.model");
+        std::fs::write(&p, tokenizer.spm().model_proto()?)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        std::fs::File::open(&p)?.sync_all()?;
+        write_json(
+            "tokenizer.json",
+            &tokenizer.spm().tokenizer_json(tokenizer.add_bos)?,
+        )?;
+    } else {
+        write_json("tokenizer.json", &tokenizer.tokenizer_json())?;
+    }
     write_json("tokenizer_config.json", &tokenizer.tokenizer_config())?;
     let st_meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let reports = crate::convert::to_safetensors::write_tensors(
@@ -271,10 +283,13 @@ fn hf_name(
     Ok((format!("model.layers.{layer}.{hf}.{suffix}"), rows))
 }
 
-/// The byte-level BPE vocabulary of a GGUF.
+/// The byte-level BPE or SentencePiece vocabulary of a GGUF.
 struct Tokenizer {
+    /// `tokenizer.ggml.model` = `llama`: pieces with scores, no merges.
+    sentencepiece: bool,
     tokens: Vec<String>,
     types: Vec<i32>,
+    scores: Vec<f32>,
     merges: Vec<String>,
     pre: String,
     bos: Option<u32>,
@@ -292,13 +307,17 @@ struct Tokenizer {
 impl Tokenizer {
     fn from_gguf(g: &Gguf) -> Result<Tokenizer> {
         let model = g.opt_str("tokenizer.ggml.model").unwrap_or("?");
-        if model != "gpt2" {
-            return Err(crate::exit::unsupported(format!(
-                "tokenizer.ggml.model {model:?}: this build exports byte-level BPE vocabularies (gpt2) only"
-            )));
-        }
+        let sentencepiece = match model {
+            "gpt2" => false,
+            "llama" => true,
+            _ => {
+                return Err(crate::exit::unsupported(format!(
+                    "tokenizer.ggml.model {model:?}: this build exports byte-level BPE (gpt2) and SentencePiece (llama) vocabularies only"
+                )))
+            }
+        };
         let pre = g.opt_str("tokenizer.ggml.pre").unwrap_or("default");
-        if !PRE_TOKENIZERS.contains(&pre) {
+        if !sentencepiece && !PRE_TOKENIZERS.contains(&pre) {
             return Err(crate::exit::unsupported(format!(
                 "tokenizer.ggml.pre {pre:?} has no tokenizer.json pre-tokenizer in this build; supported: {}",
                 PRE_TOKENIZERS.join(", ")
@@ -318,7 +337,15 @@ impl Tokenizer {
             }
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
-        let merges = strings("tokenizer.ggml.merges")?;
+        let (merges, scores) = if sentencepiece {
+            let scores = match g.get("tokenizer.ggml.scores") {
+                Some(Value::Array(Array::F32(v))) if v.len() == tokens.len() => v.clone(),
+                _ => bail!("the GGUF has no tokenizer.ggml.scores with one f32 per token, which a SentencePiece vocabulary needs"),
+            };
+            (vec![], scores)
+        } else {
+            (strings("tokenizer.ggml.merges")?, vec![])
+        };
         let types = match g.get("tokenizer.ggml.token_type") {
             Some(Value::Array(Array::I32(v))) if v.len() == tokens.len() => v.clone(),
             _ => bail!("the GGUF has no tokenizer.ggml.token_type with one type per token"),
@@ -345,10 +372,26 @@ impl Tokenizer {
             add_space_prefix: g.opt_bool("tokenizer.ggml.add_space_prefix"),
             chat_template: g.opt_str("tokenizer.chat_template").map(str::to_string),
             pre: pre.to_string(),
+            sentencepiece,
             tokens,
             types,
+            scores,
             merges,
         })
+    }
+
+    fn spm(&self) -> crate::hf_export_spm::SpmVocab<'_> {
+        crate::hf_export_spm::SpmVocab {
+            tokens: &self.tokens,
+            scores: &self.scores,
+            types: &self.types,
+            unk: self.unk,
+            bos: self.bos,
+            eos: self.eos,
+            pad: self.pad,
+            // llama.cpp adds the dummy prefix unless the GGUF says not to.
+            add_dummy_prefix: self.add_space_prefix.unwrap_or(true),
+        }
     }
 
     fn tokenizer_json(&self) -> Json {
@@ -416,8 +459,13 @@ impl Tokenizer {
     }
 
     fn tokenizer_config(&self) -> Json {
+        let class = if self.sentencepiece {
+            "LlamaTokenizer"
+        } else {
+            "PreTrainedTokenizerFast"
+        };
         let mut c = json!({
-            "tokenizer_class": "PreTrainedTokenizerFast",
+            "tokenizer_class": class,
             "add_bos_token": self.add_bos,
             "add_eos_token": self.add_eos,
             "clean_up_tokenization_spaces": false,
@@ -438,6 +486,12 @@ impl Tokenizer {
         }
         if let Some(t) = &self.chat_template {
             c["chat_template"] = json!(t);
+        }
+        if self.sentencepiece {
+            // transformers' current behaviour (no extra space after special tokens), as
+            // Llama 2 checkpoints saved by it say.
+            c["legacy"] = json!(false);
+            c["added_tokens_decoder"] = self.spm().added_tokens_decoder();
         }
         c
     }

@@ -4,6 +4,7 @@ mod cmd;
 mod convert;
 mod exit;
 mod hf_export;
+mod hf_export_spm;
 mod llama_gguf;
 mod output;
 mod plugin_gguf;

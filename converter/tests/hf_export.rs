@@ -182,3 +182,93 @@ fn existing_output_and_unsupported_sources_are_refused() {
     assert!(err.contains("general.architecture"), "{err}");
     assert!(!out.exists());
 }
+
+/// A protobuf varint, for the tokenizer.model below.
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A SentencePiece `ModelProto` with just its pieces (field 1: text, score, type).
+fn sentencepiece_model(pieces: &[(&str, f32, u64)]) -> Vec<u8> {
+    let mut out = vec![];
+    for (text, score, kind) in pieces {
+        let mut p = vec![0x0a];
+        varint(text.len() as u64, &mut p);
+        p.extend_from_slice(text.as_bytes());
+        p.push(0x15);
+        p.extend_from_slice(&score.to_le_bytes());
+        p.push(0x18);
+        varint(*kind, &mut p);
+        out.push(0x0a);
+        varint(p.len() as u64, &mut out);
+        out.extend_from_slice(&p);
+    }
+    out
+}
+
+#[test]
+fn a_sentencepiece_vocabulary_goes_back_to_the_same_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    std::fs::create_dir(&ck).unwrap();
+    write_llama(&ck);
+    // With a tokenizer.model the llama family's vocabulary is SentencePiece's (as Llama 2's),
+    // its special tokens named as transformers saves them.
+    let pieces: Vec<(&str, f32, u64)> = vec![
+        ("<unk>", 0.0, 2),
+        ("<s>", 0.0, 3),
+        ("</s>", 0.0, 3),
+        ("<0x41>", 0.0, 6),
+        ("a", -3.0, 1),
+        ("b", -4.0, 1),
+        ("ab", -2.0, 1),
+        ("\u{2581}ab", -1.0, 1),
+    ];
+    let model = sentencepiece_model(&pieces);
+    std::fs::write(ck.join("tokenizer.model"), &model).unwrap();
+    let special = |c: &str| json!({"content": c, "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true});
+    let tokenizer = json!({
+        "added_tokens": [{"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<s>", "special": true},
+                         {"id": 2, "content": "</s>", "special": true}],
+        "post_processor": {"type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"SpecialToken": {"id": "<s>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}]},
+        "model": {"type": "BPE", "byte_fallback": true, "vocab": {}, "merges": []},
+    });
+    std::fs::write(ck.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+    let tc = json!({"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "add_bos_token": true,
+                    "add_eos_token": false,
+                    "added_tokens_decoder": {"0": special("<unk>"), "1": special("<s>"), "2": special("</s>")}});
+    std::fs::write(ck.join("tokenizer_config.json"), tc.to_string()).unwrap();
+    let mut config = read_json(&ck.join("config.json"));
+    config["bos_token_id"] = json!(1);
+    config["eos_token_id"] = json!(2);
+    std::fs::write(ck.join("config.json"), config.to_string()).unwrap();
+    let gguf = dir.path().join("sp.gguf");
+    let (code, _, err) = hct(&["convert", s(&ck), s(&gguf)]);
+    assert_eq!(code, 0, "{err}");
+    let back = dir.path().join("back");
+    let (code, _, err) = hct(&["convert", s(&gguf), s(&back), "--to", "hf"]);
+    assert_eq!(code, 0, "{err}");
+    let again = dir.path().join("again.gguf");
+    let (code, _, err) = hct(&["convert", s(&back), s(&again)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        std::fs::read(&gguf).unwrap() == std::fs::read(&again).unwrap(),
+        "the exported folder converts back to the same GGUF"
+    );
+    // The fast tokenizer's merges come from the scores: "ab" = "a" + "b"; "▁ab" has no split
+    // into two pieces ("▁" is none), so no merge of its own.
+    let tj = read_json(&back.join("tokenizer.json"));
+    assert_eq!(tj["model"]["vocab"]["\u{2581}ab"], 7);
+    assert_eq!(tj["model"]["merges"], json!([["a", "b"]]));
+    assert_eq!(tj["model"]["byte_fallback"], true);
+    let tc = read_json(&back.join("tokenizer_config.json"));
+    assert_eq!(tc["tokenizer_class"], "LlamaTokenizer");
+    assert_eq!(tc["added_tokens_decoder"]["1"]["content"], "<s>");
+}

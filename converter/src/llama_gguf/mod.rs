@@ -14,7 +14,7 @@ pub mod fix;
 mod hf_files;
 mod rope;
 pub mod rows;
-mod sentencepiece;
+pub(crate) mod sentencepiece;
 mod special;
 mod spm_vocab;
 mod vocab;
