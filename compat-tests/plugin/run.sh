@@ -232,9 +232,11 @@ print(json.dumps({"reference_vs_f32": json.loads(sys.argv[1]), "fast_vs_f32": js
 result "embeddings-minilm-int4_opt_v1" "$doc" \
     'r["reference_vs_f32"]["identical"] and r["fast_vs_f32"]["min_cosine"] > 0.99 and r["fast_counts"]["gemm_dots"] > 0'
 
-say "the plugin route from a Hugging Face folder: MiniLM's folder -> HCT (int4_opt_v1) -> plugin GGUF"
-result "hf-folder-plugin-route-minilm" "$(bash "$root/compat-tests/hf/plugin_route.sh" "$work")" \
-    'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["int4_opt_v1_dot_products"] > 0'
+for codec in int4_opt_v1 nl4_sh64_v1; do
+    say "the plugin route from a Hugging Face folder: MiniLM's folder -> HCT ($codec) -> plugin GGUF"
+    result "hf-folder-plugin-route-minilm-$codec" "$(bash "$root/compat-tests/hf/plugin_route.sh" "$work" "$codec")" \
+        'r["tensors_identical_to_gguf_route"] and r["embeddings_identical_to_gguf_route"] and r["codec_dot_products"] > 0'
+done
 
 summary=$($py -c 'import json,sys; print(json.dumps({"plugin_checks": "failed" if sys.argv[2] else "passed", "failed": [f for f in sys.argv[2].split() if f], "seconds": int(sys.argv[1])}))' \
     "$((SECONDS - t_start))" "${failures[*]:-}")
