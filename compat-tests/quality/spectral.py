@@ -188,9 +188,11 @@ def claims(res):
             out.append((f"(section 4) mixed precision: the largest coefficients in fp16, the rest INT4 ({m})",
                         f"{m} {bpw(mr):.2f} bpw KLD {mr['kld_mean']:.3f} vs {plain['codec']} {bpw(plain):.2f} bpw "
                         f"KLD {plain['kld_mean']:.3f} and int4_g32_fp16_v1 {bpw(int4):.2f} bpw KLD {int4['kld_mean']:.3f}",
-                        ("better than plain hct_v3" if better else "no better than plain hct_v3")
-                        + (", and better than int4 at more bits" if beats_int4 and bpw(mr) > bpw(int4) else
-                           ", and better than int4" if beats_int4 else ", still worse than int4")))
+                        (f"KLD {'lower' if better else 'not lower'} than plain hct_v3, at {bpw(mr) - bpw(plain):+.2f} bpw; "
+                         + (f"int4_g32 has {'lower' if not beats_int4 else 'higher'} KLD with {bpw(mr) - bpw(int4):.2f} fewer bits"
+                            if bpw(mr) > bpw(int4) else ("beats int4" if beats_int4 else "worse than int4"))
+                         + ": " + ("no gain on the size/quality curve" if not beats_int4 or bpw(mr) > bpw(int4) + 0.5
+                                   else "a gain")))) 
     out.append(("kept positions must be stored compactly and counted",
                 "bitmap: 1 bit per weight, counted in every bpw here (22% of r90's 4.875 bpw)", "done"))
     return out
