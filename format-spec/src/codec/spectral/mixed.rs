@@ -411,6 +411,29 @@ mod tests {
         assert!(e.contains("padding"), "{e}");
     }
 
+    /// SPEC.md §7.6.6's decoder on bytes no encoder writes: a position of 64 or more is
+    /// ignored (its code slot goes to a bitmap position), a repeated position takes the later
+    /// value, and codes stop after `K − H`.
+    #[test]
+    fn the_decoder_defines_every_tile() {
+        let (kept, high) = (5, 4); // one 4-bit code
+        let mut tile = vec![0u8; tile_bytes(kept, high)];
+        let bitmap: u64 = (1 << 1) | (1 << 2) | (1 << 7) | (1 << 9);
+        tile[..8].copy_from_slice(&bitmap.to_le_bytes());
+        tile[8..10].copy_from_slice(&f16::from_f32(0.5).to_bits().to_le_bytes());
+        tile[10..14].copy_from_slice(&[2, 2, 200, 9]);
+        for (j, v) in [1.0f32, 2.0, 3.0, 4.0].iter().enumerate() {
+            tile[14 + 2 * j..16 + 2 * j].copy_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
+        }
+        tile[22] = 0x8B; // code 11 (+3 × 0.5) for the first unlisted bitmap position
+        let c = dequantize_tile(&tile, kept, high);
+        let mut want = [0f32; N];
+        want[1] = 1.5; // bitmap position 1: the one code (K − H = 1); position 7 gets none
+        want[2] = 2.0; // listed twice: the later value
+        want[9] = 4.0;
+        assert_eq!(c.map(f32::to_bits), want.map(f32::to_bits));
+    }
+
     #[test]
     fn refusals_name_the_tile() {
         let m = &CODECS[1];
