@@ -81,7 +81,10 @@ fn decode_tile<const K: usize, const H: usize>(tile: &[u8], out: &mut [f32; TILE
 }
 
 /// Decodes one row of `hct_v3m` tiles (portable).
-pub fn to_float<const K: usize, const H: usize>(x: &[u8], y: &mut [f32]) -> Result<(), KernelError> {
+pub fn to_float<const K: usize, const H: usize>(
+    x: &[u8],
+    y: &mut [f32],
+) -> Result<(), KernelError> {
     let f = format(K, H);
     check_to_float(f, x.len(), y.len())?;
     decode_row(x, y, f.block_bytes(), decode_tile::<K, H>);

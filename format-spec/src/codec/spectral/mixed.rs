@@ -335,7 +335,10 @@ mod tests {
     use crate::codec::int4::sample::gaussian_like;
 
     fn sq_err(a: &[f32], b: &[f32]) -> f64 {
-        a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum()
+        a.iter()
+            .zip(b)
+            .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+            .sum()
     }
 
     fn round_trip(codec: &dyn Codec, x: &[f32]) -> Vec<f32> {
@@ -378,7 +381,9 @@ mod tests {
         let x: Vec<f32> = gaussian_like(5, 64, 0.01)
             .iter()
             .enumerate()
-            .map(|(n, v)| v + (std::f64::consts::PI * (2 * n + 1) as f64 * 9.0 / 128.0).cos() as f32)
+            .map(|(n, v)| {
+                v + (std::f64::consts::PI * (2 * n + 1) as f64 * 9.0 / 128.0).cos() as f32
+            })
             .collect();
         let c = forward(&x.clone().try_into().unwrap());
         let m = &CODECS[1];
@@ -423,7 +428,8 @@ mod tests {
         tile[8..10].copy_from_slice(&f16::from_f32(0.5).to_bits().to_le_bytes());
         tile[10..14].copy_from_slice(&[2, 2, 200, 9]);
         for (j, v) in [1.0f32, 2.0, 3.0, 4.0].iter().enumerate() {
-            tile[14 + 2 * j..16 + 2 * j].copy_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
+            tile[14 + 2 * j..16 + 2 * j]
+                .copy_from_slice(&f16::from_f32(*v).to_bits().to_le_bytes());
         }
         tile[22] = 0x8B; // code 11 (+3 × 0.5) for the first unlisted bitmap position
         let c = dequantize_tile(&tile, kept, high);
