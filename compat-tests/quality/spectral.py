@@ -8,7 +8,8 @@ every coded tensor decoded to F32, run by stock llama.cpp; llama.cpp's rows from
 `peers.sh quantize` of the same base. SmolLM2-135M on the dithered F32 base (perplexity, KL
 divergence, top-1 agreement) and all-MiniLM-L6-v2 (mean embedding cosine).
 
-Rows: hct_v3 at retention 0.25, 0.5, 0.7, 0.9, 0.98; two encoder policies producing hct_v3
+Rows: hct_v3 at retention 0.25, 0.5, 0.7, 0.9, 0.98; the mixed-precision ids hct_v3m_r70_h4_v1 and
+hct_v3m_r90_h4_v1 (SPEC.md §7.6.6); two encoder policies producing hct_v3
 tensors (their choice is made here, in this script, from the uniform rows' per-tensor
 cosines and tensor names; the converter receives it as --codec-for patterns):
   - importance by role: attn_v and attn_output at r98, attn_q and attn_k at r90, the MLP at r70;
@@ -18,6 +19,9 @@ int4_g32_fp16_v1; llama.cpp Q4_0, Q4_K_M, Q3_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
 Writes compat-tests/results/spectral.{json,md,png}.
 
   compat-tests/quality/spectral.sh
+  compat-tests/quality/spectral.sh --rows hct_v3m_r70_h4_v1 hct_v3m_r90_h4_v1   # just these rows,
+      merged into the existing results (replacing rows of the same name); the file says which
+      rows came from which run
 """
 import importlib.util
 import json
@@ -32,6 +36,7 @@ Q = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(Q)
 
 RETENTIONS = ["hct_v3_r25", "hct_v3_r50", "hct_v3_r70", "hct_v3_r90", "hct_v3_r98"]
+MIXED = ["hct_v3m_r70_h4_v1", "hct_v3m_r90_h4_v1"]
 INT4 = ["int4_g32_fp16_v1"]
 LLAMA_SMOL = ["Q4_0", "Q4_K_M", "Q3_K_M"]
 LLAMA_MINILM = ["Q4_0", "Q5_0", "Q8_0"]
@@ -87,27 +92,37 @@ def adaptive_args(per_tensor):
     return args
 
 
-def model_rows(base, measure, work, llama, check_threads, log):
-    """Rows in order of importance (a run cut short keeps the ones that matter most)."""
+def model_rows(base, measure, work, llama, check_threads, log, wanted=None):
+    """Rows in order of importance (a run cut short keeps the ones that matter most); with
+    `wanted`, only the rows of those names."""
     rows, per_tensor = [], {}
+    want = (lambda label: True) if wanted is None else (lambda label: label in wanted)
 
     def uniform(label):
+        if not want(label):
+            return
         gguf, row, summary = encode(base, label, ["--codec", label], work, check_threads)
         per_tensor[label] = {r["name"]: r["quality"]["cosine"] for r in summary["tensor_reports"]
                              if r.get("quality") and r["codec"] == label}
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
 
     def policy(label, args):
+        if not want(label):
+            return
         gguf, row, _ = encode(base, label.replace(" ", "_").replace("(", "").replace(")", "").replace(",", ""),
                               args, work, False)
         row["codec"] = label
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
 
     def int4(c):
+        if not want(c):
+            return
         gguf, row, _ = encode(base, c, ["--codec", c], work, False)
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
 
     def llama_type(t):
+        if not want(f"llama.cpp {t}"):
+            return
         q = Q.peers("quantize", base, t)
         row = {"codec": f"llama.cpp {t}", "kind": "llama.cpp", "gguf_bits_per_weight": q["bits_per_weight"]}
         row.update(measure(q["path"])); rows.append(row); log(row)
@@ -120,8 +135,11 @@ def model_rows(base, measure, work, llama, check_threads, log):
         uniform(label)
     for t in llama[1:]:
         llama_type(t)
+    for label in MIXED:
+        uniform(label)
     policy("hct_v3 importance by role", IMPORTANCE)
-    policy(f"hct_v3 adaptive (cosine {TARGET_COSINE}, floor r90)", adaptive_args(per_tensor))
+    if all(c in per_tensor for c in RETENTIONS):
+        policy(f"hct_v3 adaptive (cosine {TARGET_COSINE}, floor r90)", adaptive_args(per_tensor))
     return rows
 
 
@@ -161,6 +179,20 @@ def claims(res):
         out.append(("(implied by its place as a product codec) hct_v3 beats plain int4 at its size",
                     f"hct_v3_r90 {bpw(r90):.2f} bpw KLD {r90['kld_mean']:.3f} vs int4_g32_fp16_v1 {bpw(int4):.2f} bpw KLD {int4['kld_mean']:.3f}",
                     "false" if r90["kld_mean"] > int4["kld_mean"] else "true"))
+    r70 = smol.get("hct_v3_r70")
+    for m, plain in (("hct_v3m_r90_h4_v1", r90), ("hct_v3m_r70_h4_v1", r70)):
+        mr = smol.get(m)
+        if mr and plain and int4:
+            better = mr["kld_mean"] < plain["kld_mean"]
+            beats_int4 = mr["kld_mean"] < int4["kld_mean"]
+            out.append((f"(section 4) mixed precision: the largest coefficients in fp16, the rest INT4 ({m})",
+                        f"{m} {bpw(mr):.2f} bpw KLD {mr['kld_mean']:.3f} vs {plain['codec']} {bpw(plain):.2f} bpw "
+                        f"KLD {plain['kld_mean']:.3f} and int4_g32_fp16_v1 {bpw(int4):.2f} bpw KLD {int4['kld_mean']:.3f}",
+                        (f"KLD {'lower' if better else 'not lower'} than plain hct_v3, at {bpw(mr) - bpw(plain):+.2f} bpw; "
+                         + (f"int4_g32 has {'lower' if not beats_int4 else 'higher'} KLD with {bpw(mr) - bpw(int4):.2f} fewer bits"
+                            if bpw(mr) > bpw(int4) else ("beats int4" if beats_int4 else "worse than int4"))
+                         + ": " + ("no gain on the size/quality curve" if not beats_int4 or bpw(mr) > bpw(int4) + 0.5
+                                   else "a gain")))) 
     out.append(("kept positions must be stored compactly and counted",
                 "bitmap: 1 bit per weight, counted in every bpw here (22% of r90's 4.875 bpw)", "done"))
     return out
@@ -170,7 +202,7 @@ def render(res):
     L = ["# hct_v3 (spectral) beside int4 and llama.cpp", "",
          f"Produced by `{res['command']}` ({res['minutes']:.1f} minutes, {res['date']}), on 2 cores "
          "shared with other builds (encode speeds are whole-process and pessimistic).", "",
-         *([f"Later, one model re-measured with the same script: " + "; ".join(
+         *([f"Later runs of the same script (rows measured by a `--rows` run say so in their notes column): " + "; ".join(
              f"`{p['command']}` ({p['date']}, {p.get('minutes', '?')} min)" for p in res["partial_runs"]) + ".", ""]
            if res.get("partial_runs") else []),
          "HCT rows: the F32 base → HCT (`token_embd` as ggml_q8_0; added embeddings kept) → GGUF with every coded "
@@ -186,6 +218,8 @@ def render(res):
         notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items())) if "policy" in r["codec"] or " " in r["codec"] and r["kind"] == "hct" else ""
         if r.get("threads_1_and_2_identical"):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
+        if r.get("run"):
+            notes = (notes + "; " if notes else "") + f"from `{r['run']}`"
         L.append(f"| {r['codec']} | {bpw(r):.3f} | {cos} | {r['ppl']:.2f} | {r['kld_mean']:.4f} | "
                  f"{100 * r['top1_agreement']:.1f}% | {r.get('encode_melem_per_s', '')} | {notes} |")
     if res.get("smollm2_not_measured"):
@@ -202,6 +236,8 @@ def render(res):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
         if r.get("note"):
             notes = (notes + "; " if notes else "") + r["note"]
+        if r.get("run"):
+            notes = (notes + "; " if notes else "") + f"from `{r['run']}`"
         L.append(f"| {r['codec']} | {bpw(r):.3f} | {cos} | {r['mean_cosine']:.6f} | {r['min_cosine']:.6f} | "
                  f"{r.get('encode_melem_per_s', '')} | {notes} |")
     L += ["", "## The founding documents' claims (their section 3) against SmolLM2", "",
@@ -221,6 +257,7 @@ bpw = lambda r: r.get("hct_bits_per_weight_whole_file", r.get("gguf_bits_per_wei
 fig, ax = plt.subplots(figsize=(8, 5.5))
 groups = [("llama.cpp", lambda r: r["kind"] == "llama.cpp", "o-"),
           ("hct_v3 uniform retention", lambda r: r["codec"].startswith("hct_v3_r"), "s-"),
+          ("hct_v3m mixed precision", lambda r: r["codec"].startswith("hct_v3m_"), "v"),
           ("hct_v3 policies", lambda r: r["codec"].startswith("hct_v3 "), "D"),
           ("HCT int4", lambda r: r["codec"].startswith("int4"), "^")]
 for lab, f, st in groups:
@@ -240,6 +277,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=["smollm2", "minilm"],
                     help="re-measure one model and keep the other's rows from the existing results file")
+    ap.add_argument("--rows", nargs="+", metavar="ROW",
+                    help="measure only these rows (names as in the tables) and merge them into the existing results")
     ap.add_argument("--render", action="store_true",
                     help="rewrite spectral.md and spectral.png from spectral.json, measuring nothing")
     a = ap.parse_args()
@@ -257,11 +296,19 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="hct-spectral-"))
     out = ROOT / "compat-tests/results/spectral"
     res = {"command": "compat-tests/quality/spectral.sh", "smollm2": [], "minilm": []}
-    if a.only:
+    if a.only or a.rows:
         res = json.loads(out.with_suffix(".json").read_text())
+        command = "compat-tests/quality/spectral.sh" + (f" --only {a.only}" if a.only else "") + \
+            (" --rows " + " ".join(a.rows) if a.rows else "")
         res.setdefault("partial_runs", []).append(
-            {"command": f"compat-tests/quality/spectral.sh --only {a.only}",
-             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+            {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+
+    def merge(old, new):
+        """The existing rows with those of `new` replaced or appended, marked with this run."""
+        for r in new:
+            r["run"] = res["partial_runs"][-1]["command"]
+        names = {r["codec"] for r in new}
+        return [r for r in old if r["codec"] not in names] + new
 
     done = []
 
@@ -278,10 +325,12 @@ def main():
         r.pop("vectors", None); r.pop("cosines", None)
         return r
     if a.only in (None, "minilm"):
-        res["minilm"] = model_rows(ref, embed, work, LLAMA_MINILM, True, log)
+        rows = model_rows(ref, embed, work, LLAMA_MINILM, True, log, a.rows)
+        res["minilm"] = merge(res["minilm"], rows) if a.rows else rows
     if a.only in (None, "smollm2"):
-        res["smollm2"] = model_rows(base, lambda g: Q.peers("ppl", g, "--kl-base", base), work, LLAMA_SMOL, False, log)
-    if a.only is None:
+        rows = model_rows(base, lambda g: Q.peers("ppl", g, "--kl-base", base), work, LLAMA_SMOL, False, log, a.rows)
+        res["smollm2"] = merge(res["smollm2"], rows) if a.rows else rows
+    if a.only is None and not a.rows:
         res["minutes"] = (time.time() - t0) / 60
         res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     else:

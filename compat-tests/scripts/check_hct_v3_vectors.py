@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Independent check of the hct_v3 spectral codecs' golden vectors against SPEC.md §7.6.
+"""Independent check of the hct_v3 spectral codecs' golden vectors against SPEC.md §7.6
+(and of the mixed-precision hct_v3m ids against §7.6.6, whose K and H come from its table).
 
 Reimplements, from the spec text with numpy's IEEE binary16/binary32 arithmetic, the
 64-point DCT-II basis (from the 65 constants T[j] and the folding rule, and checks those
@@ -139,20 +140,111 @@ def f32s(hexstr: str) -> np.ndarray:
                     dtype=np.uint32).view(F32)
 
 
-def encode_row(x: np.ndarray, k_keep: int) -> bytes:
+def mixed_table() -> dict[str, tuple[int, int, int]]:
+    """id -> (K, H, tile bytes), read from SPEC.md §7.6.6's table."""
+    text = SPEC.read_text()
+    section = text[text.index("#### 7.6.6"):text.index("### 7.7")]
+    rows = re.findall(r"^\| `(hct_v3m_\w+)` \| (\d+) \| (\d+) \| (\d+) \|", section, re.M)
+    assert rows, "SPEC.md §7.6.6 lists no hct_v3m ids"
+    return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
+
+
+def forward(tile: np.ndarray) -> np.ndarray:
+    s = np.zeros(N, dtype=F32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for n in range(N):
+            s = (s + (C[:, n] * tile[n]).astype(F32)).astype(F32)
+    return s
+
+
+def inverse(coeff: np.ndarray, r: int) -> np.ndarray:
+    s = np.zeros(N, dtype=F32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(N):
+            s = (s + (C[k, :] * coeff[k]).astype(F32)).astype(F32)
+    return s[:r]
+
+
+def encode_tile_mixed(x: np.ndarray, k_keep: int, high: int) -> bytes:
+    """SPEC.md §7.6.6 encoder."""
+    if not np.isfinite(x).all():
+        raise Refused("non-finite element")
+    tile = np.zeros(N, dtype=F32)
+    tile[: len(x)] = x
+    s = forward(tile)
+    if not np.isfinite(s).all():
+        raise Refused("coefficient overflow")
+    order = sorted(range(N), key=lambda k: (-abs(float(s[k])), k))[:k_keep]
+    pos = sorted(order[:high])
+    with np.errstate(over="ignore"):
+        vals = [F16(s[p]) for p in pos]
+        d = F16(F32(F32(abs(s[order[high]])) / F32(7.0)))
+    if not all(np.isfinite(v) for v in vals) or not np.isfinite(d):
+        raise Refused("beyond binary16")
+    dd = F32(d)
+    bitmap = sum(1 << k for k in order)
+    codes = []
+    for k in range(N):
+        if bitmap >> k & 1 and k not in pos:
+            q = 0 if dd == 0 else int(np.clip(np.round(F32(s[k] / dd)), -8, 7))
+            codes.append(q + 8)
+    out = bytearray(10 + 3 * high + (k_keep - high + 1) // 2)
+    out[0:8] = bitmap.to_bytes(8, "little")
+    out[8:10] = d.view(np.uint16).tobytes()
+    for j, (p, v) in enumerate(zip(pos, vals)):
+        out[10 + j] = p
+        out[10 + high + 2 * j:10 + high + 2 * j + 2] = v.view(np.uint16).tobytes()
+    for i, code in enumerate(codes):
+        out[10 + 3 * high + i // 2] |= code if i % 2 == 0 else code << 4
+    return bytes(out)
+
+
+def decode_tile_mixed(tile: bytes, k_keep: int, high: int, r: int) -> np.ndarray:
+    """SPEC.md §7.6.6 decoder, steps 1-4."""
+    bitmap = int.from_bytes(tile[0:8], "little")
+    dd = F32(np.frombuffer(tile[8:10], dtype=np.uint16).view(F16)[0])
+    pos = list(tile[10:10 + high])
+    listed = {p for p in pos if p < N}
+    coeff = np.zeros(N, dtype=F32)
+    i = 0
+    for k in range(N):
+        if i == k_keep - high:
+            break
+        if bitmap >> k & 1 and k not in listed:
+            byte = tile[10 + 3 * high + i // 2]
+            code = byte & 15 if i % 2 == 0 else byte >> 4
+            coeff[k] = F32(F32(code - 8) * dd)
+            i += 1
+    for j, p in enumerate(pos):
+        if p < N:
+            coeff[p] = F32(np.frombuffer(tile[10 + high + 2 * j:12 + high + 2 * j], dtype=np.uint16).view(F16)[0])
+    return inverse(coeff, r)
+
+
+def encode_row(x: np.ndarray, k_keep: int, high: int | None = None) -> bytes:
+    if high is not None:
+        return b"".join(encode_tile_mixed(x[t:t + N], k_keep, high) for t in range(0, len(x), N))
     return b"".join(encode_tile(x[t:t + N], k_keep) for t in range(0, len(x), N))
 
 
 def check(path: Path) -> int:
     doc = json.loads(path.read_text())
-    k_keep = kept_of(doc["codec"])
+    high = None
+    if doc["codec"].startswith("hct_v3m_"):
+        k_keep, high, tb = mixed_table()[doc["codec"]]
+        assert tb == 10 + 3 * high + (k_keep - high + 1) // 2, f"{path.name}: tile bytes"
+        assert doc["fp16_per_tile"] == high, f"{path.name}: H {doc['fp16_per_tile']} != {high}"
+        decode_tile = lambda t, k, r: decode_tile_mixed(t, k, high, r)  # noqa: E731
+    else:
+        k_keep = kept_of(doc["codec"])
+        tb = 10 + (k_keep + 1) // 2
+        decode_tile = globals()["decode_tile"]
     assert doc["kept_per_tile"] == k_keep, f"{path.name}: K {doc['kept_per_tile']} != {k_keep}"
-    tb = 10 + (k_keep + 1) // 2
     bad = 0
     for case in doc["cases"]:
         x = f32s(case["input_f32_bits"])
         assert len(x) == case["row_len"]
-        enc = encode_row(x, k_keep)
+        enc = encode_row(x, k_keep, high)
         if enc.hex() != case["encoded_hex"]:
             print(f"FAIL {doc['codec']} {case['name']}: encoded bytes differ")
             bad += 1
@@ -164,7 +256,7 @@ def check(path: Path) -> int:
             bad += 1
     for ref in doc["refused"]:
         try:
-            encode_row(f32s(ref["input_f32_bits"]), k_keep)
+            encode_row(f32s(ref["input_f32_bits"]), k_keep, high)
             print(f"FAIL {doc['codec']} {ref['name']}: not refused")
             bad += 1
         except Refused:
@@ -175,7 +267,10 @@ def check(path: Path) -> int:
 
 
 def main() -> int:
-    files = sorted(VECTORS.glob("hct_v3_*.json"))
+    files = sorted(VECTORS.glob("hct_v3_*.json")) + sorted(VECTORS.glob("hct_v3m_*.json"))
+    if sorted(p.stem for p in VECTORS.glob("hct_v3m_*.json")) != sorted(mixed_table()):
+        print("vector files and SPEC.md §7.6.6's ids differ", file=sys.stderr)
+        return 1
     if not files:
         print(f"no vectors under {VECTORS}", file=sys.stderr)
         return 1

@@ -71,7 +71,12 @@ fn output_is_the_same_for_every_thread_count_and_in_file_order() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("in.safetensors");
     let floats = checkpoint(&src);
-    for codec_id in ["int4_g32_fp16_v1", "int4_opt_v1", "hct_v3_r90"] {
+    for codec_id in [
+        "int4_g32_fp16_v1",
+        "int4_opt_v1",
+        "hct_v3_r90",
+        "hct_v3m_r90_h4_v1",
+    ] {
         let mut first: Option<(Vec<u8>, serde_json::Value)> = None;
         for threads in ["1", "2", "3"] {
             let out = dir.path().join(format!("{codec_id}-{threads}.hct"));

@@ -16,6 +16,9 @@ use std::path::PathBuf;
 struct VectorFile {
     codec: String,
     kept_per_tile: usize,
+    /// `hct_v3m` ids only (SPEC.md §7.6.6): kept coefficients stored in binary16.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fp16_per_tile: Option<usize>,
     spec: String,
     generator: String,
     format: String,
@@ -153,7 +156,7 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/spectral")
 }
 
-fn build(c: &spectral::SpectralCodec) -> VectorFile {
+fn build(c: &dyn Codec, kept: usize, high: Option<usize>) -> VectorFile {
     let id = c.id();
     let mut out = Vec::new();
     for i in cases() {
@@ -188,13 +191,14 @@ fn build(c: &spectral::SpectralCodec) -> VectorFile {
     }
     VectorFile {
         codec: id.into(),
-        kept_per_tile: c.kept(),
-        spec: "format-spec/SPEC.md §7.6".into(),
+        kept_per_tile: kept,
+        fp16_per_tile: high,
+        spec: if high.is_some() { "format-spec/SPEC.md §7.6.6" } else { "format-spec/SPEC.md §7.6" }.into(),
         generator: "format-spec/tests/spectral_vectors.rs (HCT_BLESS=1 cargo test -p hct-format --test spectral_vectors)".into(),
         format: "Each case is one row of row_len elements. input_f32_bits / decoded_f32_bits: one f32 per 8 hex \
                  digits, the IEEE binary32 bit pattern as a big-endian u32 (3f800000 = 1.0). encoded_hex: the \
                  row's tiles as bytes (SPEC.md §7.6.1). refused: rows the encoder must refuse."
-            .into(),
+            .replace("§7.6.1", if high.is_some() { "§7.6.6" } else { "§7.6.1" }),
         cases: out,
         refused,
     }
@@ -203,9 +207,13 @@ fn build(c: &spectral::SpectralCodec) -> VectorFile {
 #[test]
 fn golden_vectors_are_reproduced() {
     let bless = std::env::var("HCT_BLESS").is_ok_and(|v| v == "1");
-    for c in &CODECS {
+    let plain = CODECS.iter().map(|c| (c as &dyn Codec, c.kept(), None));
+    let mixed = spectral::mixed::CODECS
+        .iter()
+        .map(|c| (c as &dyn Codec, c.kept(), Some(c.high())));
+    for (c, kept, high) in plain.chain(mixed) {
         let id = c.id();
-        let got = build(c);
+        let got = build(c, kept, high);
         let path = dir().join(format!("{id}.json"));
         if bless {
             std::fs::create_dir_all(dir()).unwrap();
@@ -225,7 +233,8 @@ fn golden_vectors_are_reproduced() {
 #[test]
 fn encoders_give_the_same_bytes_whatever_the_thread_count() {
     use rayon::prelude::*;
-    for c in &CODECS {
+    let mixed = spectral::mixed::CODECS.iter().map(|c| c as &dyn Codec);
+    for c in CODECS.iter().map(|c| c as &dyn Codec).chain(mixed) {
         let rows: Vec<Vec<f32>> = (0..16)
             .map(|s| gaussian_like(1000 + s, 192, 0.05))
             .collect();

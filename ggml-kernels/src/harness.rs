@@ -319,6 +319,13 @@ pub(crate) fn random_weight_row(
             // the binary16 scale at byte 8, then codes.
             fill_pattern(rng, block);
             block[8..10].copy_from_slice(&random_scale(rng, specials).to_le_bytes());
+            // hct_v3m: H position bytes (any value), then H binary16 coefficients, drawn
+            // like scales so that only `specials` rows hold NaN or infinity.
+            if let Some(h) = crate::kernels::hct_v3m::fp16_per_tile(format) {
+                for v in block[10 + h..10 + 3 * h].chunks_exact_mut(2) {
+                    v.copy_from_slice(&random_scale(rng, specials).to_le_bytes());
+                }
+            }
             continue;
         }
         let scale_bytes = 2 * format.spec().f16_fields;

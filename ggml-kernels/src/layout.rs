@@ -142,6 +142,11 @@ weight_formats! {
         to_float: crate::kernels::hct_v3::to_float::<58>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<58>;
     HctV3K63 = "hct_v3_k63", hct_format::codec::spectral::block_layout(63), f16_fields: 1, Q8_0,
         to_float: crate::kernels::hct_v3::to_float::<63>, vec_dot: crate::kernels::hct_v3::vec_dot_q8_0::<63>;
+    /// HCT `hct_v3m` mixed-precision spectral tiles (SPEC.md §7.6.6): K kept, H in binary16.
+    HctV3mK45H4 = "hct_v3m_k45h4", hct_format::codec::spectral::mixed::block_layout(45, 4), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3m::to_float::<45, 4>, vec_dot: crate::kernels::hct_v3m::vec_dot_q8_0::<45, 4>;
+    HctV3mK58H4 = "hct_v3m_k58h4", hct_format::codec::spectral::mixed::block_layout(58, 4), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::hct_v3m::to_float::<58, 4>, vec_dot: crate::kernels::hct_v3m::vec_dot_q8_0::<58, 4>;
     /// SeedLM, 16-bit seeds (SPEC.md §7.9): 4 sub-blocks of 8 as (seed, e, 3 coefficients).
     SeedLmS16 = "seedlm_s16", seedlm(16), f16_fields: 0, Q8_0,
         to_float: crate::kernels::seedlm::to_float_s16, vec_dot: crate::kernels::seedlm::vec_dot_s16_q8_0;

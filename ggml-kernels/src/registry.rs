@@ -25,6 +25,7 @@ macro_rules! for_each_codec {
             int4_opt_v1 => Int4G16,
             ggml_iq4_nl => Iq4Nl,
             hct_v3_r25 => HctV3K16, hct_v3_r50 => HctV3K32, hct_v3_r70 => HctV3K45, hct_v3_r90 => HctV3K58, hct_v3_r98 => HctV3K63,
+            hct_v3m_r70_h4_v1 => HctV3mK45H4, hct_v3m_r90_h4_v1 => HctV3mK58H4,
             seedlm_c8p3_s16_v1 => SeedLmS16,
             seedlm_c8p3_s12_v1 => SeedLmS12,
             seedlm_c8p3_s8_v1 => SeedLmS8,

@@ -185,6 +185,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(searched::all());
     v.extend(ternary::all());
     v.extend(spectral::all());
+    v.extend(spectral::mixed::all());
     v.extend(seedlm::all());
     v.push(&vq::CODEC);
     v.extend(shifted::all());

@@ -64,8 +64,16 @@ fn kept_coefficients<const K: usize>(tile: &[u8]) -> ([(usize, f32); 64], usize)
 #[inline(always)]
 fn decode_tile<const K: usize>(tile: &[u8], out: &mut [f32; TILE]) {
     let (coeffs, count) = kept_coefficients::<K>(tile);
+    accumulate(&coeffs[..count], out);
+}
+
+/// The inverse transform from `(k, ĉ[k])` pairs in ascending `k` (the others `±0`): 64
+/// chains from `+0.0`, one rounded multiply and one rounded add per pair (portable). Shared
+/// with the mixed-precision tiles, which differ only in how `ĉ` is stored.
+#[inline(always)]
+pub(crate) fn accumulate(coeffs: &[(usize, f32)], out: &mut [f32; TILE]) {
     *out = [0.0; TILE];
-    for &(k, c) in &coeffs[..count] {
+    for &(k, c) in coeffs {
         for (o, &b) in out.iter_mut().zip(&BASIS[k]) {
             *o += b * c;
         }
@@ -74,7 +82,7 @@ fn decode_tile<const K: usize>(tile: &[u8], out: &mut [f32; TILE]) {
 
 /// Decodes a row through `decode` (whole tiles; the partial last tile through a buffer).
 #[inline(always)]
-fn decode_row(
+pub(crate) fn decode_row(
     x: &[u8],
     y: &mut [f32],
     tile_bytes: usize,
@@ -122,7 +130,7 @@ fn dot_tile(
 
 /// `vec_dot` of a row with `n` elements, decoding tiles with `decode`.
 #[inline(always)]
-fn vec_dot_with(
+pub(crate) fn vec_dot_with(
     f: WeightFormat,
     n: usize,
     x: &[u8],
@@ -167,8 +175,14 @@ pub mod avx2 {
     #[target_feature(enable = "avx2,f16c")]
     unsafe fn decode_tile_avx2<const K: usize>(tile: &[u8], out: &mut [f32; TILE]) {
         let (coeffs, count) = kept_coefficients::<K>(tile);
+        accumulate_avx2(&coeffs[..count], out);
+    }
+
+    /// The vector form of [`super::accumulate`]: the same 64 chains, eight lanes at a time.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(crate) unsafe fn accumulate_avx2(coeffs: &[(usize, f32)], out: &mut [f32; TILE]) {
         let mut acc = [_mm256_setzero_ps(); 8];
-        for &(k, c) in &coeffs[..count] {
+        for &(k, c) in coeffs {
             let c = _mm256_set1_ps(c);
             let row = BASIS[k].as_ptr();
             for (v, a) in acc.iter_mut().enumerate() {
@@ -235,8 +249,14 @@ pub mod neon {
     #[target_feature(enable = "neon")]
     unsafe fn decode_tile_neon<const K: usize>(tile: &[u8], out: &mut [f32; TILE]) {
         let (coeffs, count) = kept_coefficients::<K>(tile);
+        accumulate_neon(&coeffs[..count], out);
+    }
+
+    /// The vector form of [`super::accumulate`]: the same 64 chains, four lanes at a time.
+    #[target_feature(enable = "neon")]
+    pub(crate) unsafe fn accumulate_neon(coeffs: &[(usize, f32)], out: &mut [f32; TILE]) {
         let mut acc = [vdupq_n_f32(0.0); 16];
-        for &(k, c) in &coeffs[..count] {
+        for &(k, c) in coeffs {
             let c = vdupq_n_f32(c);
             let row = BASIS[k].as_ptr();
             for (v, a) in acc.iter_mut().enumerate() {

@@ -17,6 +17,7 @@ pub mod seedlm;
 pub mod vq;
 
 pub mod hct_v3;
+pub mod hct_v3m;
 pub mod nl4_sh64;
 
 #[cfg(target_arch = "x86_64")]

@@ -9,6 +9,7 @@
 //! this costs nothing (2-D tiles compact real weights no better than 1-D ones).
 
 pub mod basis;
+pub mod mixed;
 
 use half::f16;
 
