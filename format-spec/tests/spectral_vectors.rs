@@ -9,6 +9,12 @@
 use hct_format::codec::int4::sample::gaussian_like;
 use hct_format::codec::spectral::{self, CODECS};
 use hct_format::codec::Codec;
+mod common;
+
+use common::vectors::{
+    check_or_bless, input, plain, record_cases, record_refusals, same_bytes_at_1_and_2_threads,
+    Case, Input, Refusal,
+};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -24,33 +30,6 @@ struct VectorFile {
     format: String,
     cases: Vec<Case>,
     refused: Vec<Refusal>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Case {
-    name: String,
-    why: String,
-    row_len: usize,
-    input_f32_bits: String,
-    encoded_hex: String,
-    decoded_f32_bits: String,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Refusal {
-    name: String,
-    why: String,
-    input_f32_bits: String,
-}
-
-struct Input {
-    name: &'static str,
-    why: &'static str,
-    x: Vec<f32>,
-}
-
-fn input(name: &'static str, why: &'static str, x: Vec<f32>) -> Input {
-    Input { name, why, x }
 }
 
 fn cases() -> Vec<Input> {
@@ -148,47 +127,19 @@ fn refusals() -> Vec<Input> {
     ]
 }
 
-fn bits(x: &[f32]) -> String {
-    x.iter().map(|v| format!("{:08x}", v.to_bits())).collect()
-}
-
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/spectral")
 }
 
 fn build(c: &dyn Codec, kept: usize, high: Option<usize>) -> VectorFile {
     let id = c.id();
-    let mut out = Vec::new();
-    for i in cases() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        c.encode_row(&i.x, &mut bytes)
-            .unwrap_or_else(|e| panic!("{id} {}: {e}", i.name));
-        c.check_stored_row(&bytes, i.x.len() as u64).unwrap();
-        let mut y = vec![0f32; i.x.len()];
-        c.decode_row(&bytes, &mut y).unwrap();
-        out.push(Case {
-            name: i.name.into(),
-            why: i.why.into(),
-            row_len: i.x.len(),
-            input_f32_bits: bits(&i.x),
-            encoded_hex: hex::encode(&bytes),
-            decoded_f32_bits: bits(&y),
-        });
-    }
-    let mut refused = Vec::new();
-    for i in refusals() {
-        let mut bytes = vec![0u8; c.row_bytes(i.x.len() as u64).unwrap() as usize];
-        assert!(
-            c.encode_row(&i.x, &mut bytes).is_err(),
-            "{id} must refuse {}",
-            i.name
-        );
-        refused.push(Refusal {
-            name: i.name.into(),
-            why: i.why.into(),
-            input_f32_bits: bits(&i.x),
-        });
-    }
+    // Every recorded row must also pass the stored-row rules `validate` applies.
+    let encode = |x: &[f32], _: Option<&[f32]>, out: &mut [u8]| {
+        c.encode_row(x, out)?;
+        c.check_stored_row(out, x.len() as u64)
+    };
+    let out = record_cases(id, c, cases(), &encode);
+    let refused = record_refusals(id, c, refusals(), &plain(c));
     VectorFile {
         codec: id.into(),
         kept_per_tile: kept,
@@ -204,55 +155,30 @@ fn build(c: &dyn Codec, kept: usize, high: Option<usize>) -> VectorFile {
     }
 }
 
-#[test]
-fn golden_vectors_are_reproduced() {
-    let bless = std::env::var("HCT_BLESS").is_ok_and(|v| v == "1");
+fn all_codecs() -> impl Iterator<Item = (&'static dyn Codec, usize, Option<usize>)> {
     let plain = CODECS.iter().map(|c| (c as &dyn Codec, c.kept(), None));
     let mixed = spectral::mixed::CODECS
         .iter()
         .map(|c| (c as &dyn Codec, c.kept(), Some(c.high())));
-    for (c, kept, high) in plain.chain(mixed) {
-        let id = c.id();
-        let got = build(c, kept, high);
-        let path = dir().join(format!("{id}.json"));
-        if bless {
-            std::fs::create_dir_all(dir()).unwrap();
-            std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-            continue;
-        }
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e} (bless with HCT_BLESS=1)", path.display()));
-        let want: VectorFile = serde_json::from_str(&text).unwrap();
-        for (g, w) in got.cases.iter().zip(&want.cases) {
-            assert_eq!(g, w, "{id}: case {}", w.name);
-        }
-        assert_eq!(got, want, "{id}");
+    plain.chain(mixed)
+}
+
+#[test]
+fn golden_vectors_are_reproduced() {
+    for (c, kept, high) in all_codecs() {
+        check_or_bless(
+            &dir().join(format!("{}.json", c.id())),
+            &build(c, kept, high),
+        );
     }
 }
 
 #[test]
 fn encoders_give_the_same_bytes_whatever_the_thread_count() {
-    use rayon::prelude::*;
-    let mixed = spectral::mixed::CODECS.iter().map(|c| c as &dyn Codec);
-    for c in CODECS.iter().map(|c| c as &dyn Codec).chain(mixed) {
-        let rows: Vec<Vec<f32>> = (0..16)
-            .map(|s| gaussian_like(1000 + s, 192, 0.05))
-            .collect();
-        let encode = |threads: usize| -> Vec<Vec<u8>> {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                rows.par_iter()
-                    .map(|x| {
-                        let mut b = vec![0u8; c.row_bytes(192).unwrap() as usize];
-                        c.encode_row(x, &mut b).unwrap();
-                        b
-                    })
-                    .collect()
-            })
-        };
-        assert_eq!(encode(1), encode(2), "{}", c.id());
+    let rows: Vec<Vec<f32>> = (0..16)
+        .map(|s| gaussian_like(1000 + s, 192, 0.05))
+        .collect();
+    for (c, _, _) in all_codecs() {
+        same_bytes_at_1_and_2_threads(c.id(), c, &rows);
     }
 }
