@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# hct_v3 through the plugin chain: SmolLM2 F32 -> HCT (hct_v3, retention 0.9, every weight matrix
-# including the tied token embedding) -> plugin GGUF, run by the patched llama.cpp with libhct in
+# The spectral codecs through the plugin chain: SmolLM2 F32 -> HCT (every weight matrix including
+# the tied token embedding, once in hct_v3 at retention 0.9 and once in the mixed-precision
+# hct_v3m_r90_h4_v1 of SPEC.md §7.6.6) -> plugin GGUF, run by the patched llama.cpp with libhct in
 # reference mode (ggml decodes with libhct's to_float and multiplies in F32), against the same
 # HCT file decoded to F32 and run by stock llama.cpp: the logits of 256 positions must be
-# bit-identical. Also MiniLM embeddings (reference mode, identical).
+# bit-identical. Also MiniLM embeddings (hct_v3_r90, reference mode, identical).
 #
-#   compat-tests/plugin/hct_v3.sh            the checks (CI calls this; about 2 minutes warm)
+#   compat-tests/plugin/hct_v3.sh            the checks (CI calls this; about 3 minutes warm)
 #   compat-tests/plugin/hct_v3.sh --speed    also times generation in fast mode (libhct's vec_dot,
 #                                            which decodes each tile for every dot), not a check
 #
@@ -35,38 +36,47 @@ verdict() { # NAME JSON PYTHON-CONDITION
     [ "$ok" = True ] || fail=1
 }
 
-s="$work/smol"
-say "SmolLM2 F32 -> HCT (--codec hct_v3 --codec-param retention=0.9) -> plugin GGUF and decoded F32 GGUF"
-$hct convert "$HCT_SMOLLM2_F32" "$s.hct" --codec hct_v3 --codec-param retention=0.9 --codec-for 'token_embd.weight=hct_v3_r90' >&2
-$hct convert "$s.hct" "$s.plugin.gguf" --gguf-mode plugin >&2
-$hct convert "$s.hct" "$s.f32.gguf" --gguf-mode decoded --dtype f32 >&2
-params=$($hct inspect "$s.hct" --json | $py -c '
-import json, sys
-t = next(t for t in json.load(sys.stdin)["tensors"] if t["name"] == "blk.0.attn_q.weight")
-print(json.dumps({"codec": t["codec"], "codec_params": t["codec_params"]}))')
-verdict "inspect-shows-hct_v3-params" "$params" \
-    'r["codec"] == "hct_v3_r90" and r["codec_params"]["hct.kept_per_tile"] == 58 and r["codec_params"]["hct.tile"] == "1x64"'
-
 say "host programs: stock libllama on decoded F32; patched libllama + libhct (reference mode) on the plugin GGUF"
 cc -O2 -std=c11 "$here/host_logits.c" -I"$HCT_GGML_INCLUDE" -L"$HCT_GGML_LIB" -lllama -lggml-base \
     -Wl,-rpath,"$HCT_GGML_LIB" -o "$work/host_stock"
 cc -O2 -std=c11 -DHCT_HOST_REGISTER "$here/host_logits.c" -I"$HCT_LLAMA_PATCHED_INCLUDE" -I"$root/ggml-kernels/include" \
     -L"$HCT_LLAMA_PATCHED/lib" -lllama -lggml-base -L"$(dirname "$libhct")" -lhct \
     -Wl,-rpath,"$HCT_LLAMA_PATCHED/lib" -Wl,-rpath,"$(dirname "$libhct")" -o "$work/host_patched"
-g_f32=$("$work/host_stock" "$s.f32.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_f32.bin" 2)
-g_ref=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=reference \
-    "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_ref.bin" 2)
-cmp=$($check logits "$work/l_f32.bin" "$work/l_ref.bin" 49152)
-doc=$($py -c '
+
+# smol_reference_logits CODEC HCT-CONVERT-ARGS...: SmolLM2 in CODEC, reference mode against
+# decoded F32; libhct's exit report proves its to_float decoded the codec's tensors.
+smol_reference_logits() {
+    local codec="$1" s="$work/smol.$1"
+    shift
+    say "SmolLM2 F32 -> HCT ($*) -> plugin GGUF and decoded F32 GGUF"
+    $hct convert "$HCT_SMOLLM2_F32" "$s.hct" "$@" >&2
+    $hct convert "$s.hct" "$s.plugin.gguf" --gguf-mode plugin >&2
+    $hct convert "$s.hct" "$s.f32.gguf" --gguf-mode decoded --dtype f32 >&2
+    if [ "$codec" = hct_v3_r90 ]; then
+        params=$($hct inspect "$s.hct" --json | $py -c '
+import json, sys
+t = next(t for t in json.load(sys.stdin)["tensors"] if t["name"] == "blk.0.attn_q.weight")
+print(json.dumps({"codec": t["codec"], "codec_params": t["codec_params"]}))')
+        verdict "inspect-shows-hct_v3-params" "$params" \
+            'r["codec"] == "hct_v3_r90" and r["codec_params"]["hct.kept_per_tile"] == 58 and r["codec_params"]["hct.tile"] == "1x64"'
+    fi
+    g_f32=$("$work/host_stock" "$s.f32.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_f32.bin" 2)
+    g_ref=$(HCT_GGML_AUTOREGISTER=0 HCT_PLUGIN_MODE=reference HCT_PLUGIN_STATS="$work/stats.json" \
+        "$work/host_patched" "$s.plugin.gguf" "$HCT_TEXT_SLICE" 256 "$work/l_ref.bin" 2)
+    cmp=$($check logits "$work/l_f32.bin" "$work/l_ref.bin" 49152)
+    doc=$($py -c '
 import json, sys
 a, b, c = (json.loads(x) for x in sys.argv[1:4])
 print(json.dumps({"reference_vs_f32": c, "tokens_f32": a["generated"], "tokens_reference": b["generated"],
-                  "host_registered": b["registered"]}))' \
-    "$g_f32" "$g_ref" "$cmp")
-# The host registers libhct's codecs itself (a host's own call writes no exit report); only
-# libhct can decode the plugin GGUF's extension types, so logits at all mean its to_float ran.
-verdict "logits-hct_v3_r90-reference-bit-identical" "$doc" \
-    'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["host_registered"] > 0'
+                  "host_registered": b["registered"],
+                  "to_float_elements": json.load(open(sys.argv[4]))["codecs"][sys.argv[5]]["to_float_elements"]}))' \
+        "$g_f32" "$g_ref" "$cmp" "$work/stats.json" "$codec")
+    verdict "logits-$codec-reference-bit-identical" "$doc" \
+        'r["reference_vs_f32"]["bit_identical"] and r["tokens_reference"] == r["tokens_f32"] and r["to_float_elements"] > 0'
+    rm -f "$work"/l_*.bin "$s.hct"
+}
+smol_reference_logits hct_v3_r90 --codec hct_v3 --codec-param retention=0.9 --codec-for 'token_embd.weight=hct_v3_r90'
+smol_reference_logits hct_v3m_r90_h4_v1 --codec hct_v3m_r90_h4_v1 --codec-for 'token_embd.weight=hct_v3m_r90_h4_v1'
 
 say "MiniLM F32 -> HCT (hct_v3_r90; token_types kept) -> embeddings, reference mode"
 m="$work/minilm"
@@ -81,6 +91,7 @@ verdict "embeddings-minilm-hct_v3_r90-reference-identical" "$($check embeddings 
     'r["identical"]'
 
 if [ "${1:-}" = "--speed" ]; then
+    s="$work/smol.hct_v3_r90"
     say "speed (not a check): llama-simple, 16 tokens, fast mode (vec_dot) and reference mode (to_float)"
     for mode in fast reference; do
         t0=$(date +%s.%N)
