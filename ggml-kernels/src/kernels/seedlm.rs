@@ -5,7 +5,7 @@
 //!
 //! The bases of every seed a K-bit field can hold are generated once per K into a table
 //! (24 bytes a seed, stored column by column: 6 KiB for K = 8, 96 KiB for K = 12, 1.5 MiB
-//! for K = 16; built on first use, 7 ms for K = 16), so decoding costs a lookup rather than
+//! for K = 16; built on first use, 2–7 ms for K = 16 here), so decoding costs a lookup rather than
 //! 24 LFSR steps per sub-block. Portable kernels, plus AVX2 ones ([`avx2`]) that compute the
 //! same integers in vector registers and then make the same f32 operations in the same order.
 //!
