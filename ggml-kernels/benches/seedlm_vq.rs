@@ -116,7 +116,9 @@ fn main() {
 fn random_bytes(state: &mut u64, len: usize) -> Vec<u8> {
     (0..len)
         .map(|_| {
-            *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (*state >> 56) as u8
         })
         .collect()

@@ -203,10 +203,16 @@ pub mod avx2 {
         Ok(())
     }
 
-    /// `isum_k` of the four sub-blocks of one block against its 32 activations.
+    /// `isum_k` of the four sub-blocks of one block against its 32 activations. Generic over
+    /// the seed width only so that each instance has one caller and LLVM inlines it (one
+    /// shared instance was called, not inlined, and cost a sixth of the dot's time).
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn block_isums(table: &[Columns], subs: &[SubBlock; SUBS_PER_BLOCK], a: &[u8]) -> [i32; 4] {
+    unsafe fn block_isums<const SEED_BITS: u32>(
+        table: &[Columns],
+        subs: &[SubBlock; SUBS_PER_BLOCK],
+        a: &[u8],
+    ) -> [i32; SUBS_PER_BLOCK] {
         // SAFETY: `a` is a block's 32 quants.
         let a = unsafe { _mm256_loadu_si256(a[..QK].as_ptr().cast()) };
         let a01 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(a));
@@ -250,7 +256,7 @@ pub mod avx2 {
             let yb = &y[u * yb_bytes..(u + 1) * yb_bytes];
             let subs = unpack_block::<SEED_BITS>(xb);
             // SAFETY: AVX2 is enabled here.
-            let isums = unsafe { block_isums(table, &subs, &yb[2..]) };
+            let isums = unsafe { block_isums::<SEED_BITS>(table, &subs, &yb[2..]) };
             let mut sum = 0.0f32;
             for (isum, sub) in isums.iter().zip(&subs) {
                 sum += *isum as f32 * exp_scale(sub.exponent);

@@ -138,8 +138,12 @@ pub mod avx2 {
             let xb = &x[u * BLOCK_BYTES..(u + 1) * BLOCK_BYTES];
             let yb = &y[u * Q8_0_BLOCK_BYTES..(u + 1) * Q8_0_BLOCK_BYTES];
             // SAFETY: AVX2 is enabled here; yb[2..] holds the block's 32 quants.
-            let ((v01, v23), a) =
-                unsafe { (group_values(xb), _mm256_loadu_si256(yb[2..2 + QK].as_ptr().cast())) };
+            let ((v01, v23), a) = unsafe {
+                (
+                    group_values(xb),
+                    _mm256_loadu_si256(yb[2..2 + QK].as_ptr().cast()),
+                )
+            };
             let a01 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(a));
             let a23 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(a, 1));
             let p = _mm256_add_epi32(_mm256_madd_epi16(v01, a01), _mm256_madd_epi16(v23, a23));
