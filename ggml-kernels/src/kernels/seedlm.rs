@@ -5,9 +5,9 @@
 //!
 //! The bases of every seed a K-bit field can hold are generated once per K into a table
 //! (24 bytes a seed, stored column by column: 6 KiB for K = 8, 96 KiB for K = 12, 1.5 MiB
-//! for K = 16; built on first use, 2–7 ms for K = 16 here), so decoding costs a lookup rather than
-//! 24 LFSR steps per sub-block. Portable kernels, plus AVX2 ones ([`avx2`]) that compute the
-//! same integers in vector registers and then make the same f32 operations in the same order.
+//! for K = 16; built on first use, 2–7 ms for K = 16 here), so decoding costs a lookup rather
+//! than 24 LFSR steps per sub-block. Portable kernels, plus AVX2 ones ([`avx2`]) that compute
+//! the same integers in vector registers, then make the same f32 operations in the same order.
 //!
 //! `to_float` is exact (an integer below 2^12 times a power of two), so any implementation
 //! gives the same bits. `vec_dot` with Q8_0 activations has one unit per block (one
