@@ -239,6 +239,18 @@ def claims(res):
     return L
 
 
+KERNEL_SPEED = "\n## Kernel speed"
+
+
+def write_md(path, text):
+    """Writes the rendered results, keeping the hand-run kernel speed section (measured by
+    `cargo bench -p hct-kernels --bench seedlm_vq`, not by this script) if the file has one."""
+    old = path.read_text() if path.exists() else ""
+    if KERNEL_SPEED in old:
+        text = text.rstrip("\n") + "\n" + old[old.index(KERNEL_SPEED):]
+    path.write_text(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "compat-tests" / "results" / "seedlm_vq"))
@@ -269,10 +281,10 @@ def main():
         res["parts"] = [{k: d.get(k) for k in ("command", "date", "minutes", "load_before", "load_after")} for d in docs]
         res["note"] = a.note
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))
-        out.with_suffix(".md").write_text(render(res))
+        write_md(out.with_suffix(".md"), render(res))
         return
     if a.render:
-        out.with_suffix(".md").write_text(render(json.loads(Path(a.render).read_text())))
+        write_md(out.with_suffix(".md"), render(json.loads(Path(a.render).read_text())))
         return
     start = time.monotonic()
     env = dict(os.environ)
@@ -332,7 +344,7 @@ def main():
     res["load_after"] = open("/proc/loadavg").read().split()[0]
     res["minutes"] = (time.monotonic() - start) / 60
     save()
-    out.with_suffix(".md").write_text(render(res))
+    write_md(out.with_suffix(".md"), render(res))
     print(render(res))
 
 

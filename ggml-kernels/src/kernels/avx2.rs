@@ -1069,4 +1069,12 @@ pub(crate) const KERNELS: KernelTable = {
             super::nl4_sh64::avx2::vec_dot_q8_0,
             Some(super::nl4_sh64::avx2::dot_q8_0),
         )
+        .with_to_float(SeedLmS16, super::seedlm::avx2::to_float_s16)
+        .with_to_float(SeedLmS12, super::seedlm::avx2::to_float_s12)
+        .with_to_float(SeedLmS8, super::seedlm::avx2::to_float_s8)
+        .with_vec_dot(SeedLmS16, super::seedlm::avx2::vec_dot_s16_q8_0, None)
+        .with_vec_dot(SeedLmS12, super::seedlm::avx2::vec_dot_s12_q8_0, None)
+        .with_vec_dot(SeedLmS8, super::seedlm::avx2::vec_dot_s8_q8_0, None)
+        .with_to_float(Vq8R2x256G32, super::vq::avx2::to_float)
+        .with_vec_dot(Vq8R2x256G32, super::vq::avx2::vec_dot_q8_0, None)
 };
