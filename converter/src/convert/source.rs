@@ -128,13 +128,10 @@ fn decode_entropy(f: &HctFile) -> Result<HctFile> {
         f.release(t);
     }
     w.finish(f.metadata().clone())?;
-    let file = std::fs::File::open(&tmp)
-        .with_context(|| format!("cannot open {}", tmp.display()))?;
-    // SAFETY: read-only mapping of a file only this process knows; it is unlinked below.
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .with_context(|| format!("cannot map {}", tmp.display()))?;
+    let decoded = HctFile::open_as(&tmp, f.path())?;
+    // The mapping keeps the unlinked file's data until the conversion ends.
     drop(dir);
-    Ok(HctFile::from_bytes(map, f.path())?)
+    Ok(decoded)
 }
 
 fn is_entropy_coded(t: &hct_format::TensorInfo) -> bool {

@@ -31,7 +31,12 @@ impl HctFile {
     /// Map and parse a file. Structure, limits, placement and the header checksum are
     /// checked here; call `validate` for codec rules and `verify` for payload checksums.
     pub fn open(path: impl AsRef<Path>) -> Result<HctFile, Error> {
-        let path = path.as_ref();
+        Self::open_as(path.as_ref(), path.as_ref())
+    }
+
+    /// `open`, with errors naming `label` instead of `path` (for a file standing in for
+    /// another, such as a decoded copy of an entropy-coded input).
+    pub fn open_as(path: &Path, label: &Path) -> Result<HctFile, Error> {
         let io = |op, source| Error::new(path, ErrorKind::Io { op, source });
         let file = File::open(path).map_err(|e| io("open the file", e))?;
         let meta = file.metadata().map_err(|e| io("read the file's size", e))?;
@@ -46,7 +51,7 @@ impl HctFile {
         // mapped would fault on access; like every mmap-based model loader, HCT accepts that
         // (SPEC.md §9 tells writers to replace files by rename, never rewrite in place).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io("map the file", e))?;
-        Container::from_bytes(map, path)
+        Container::from_bytes(map, label)
     }
 }
 
