@@ -4,6 +4,7 @@
 # entropy pass, and decode throughput through the reader (one thread, best of 5).
 #
 #   bash compat-tests/entropy/run.sh [WORKDIR]     # then: python3 compat-tests/entropy/report.py WORKDIR
+#   HCT_ENTROPY_SOURCE=$HCT_SMOLLM2_DITHERED bash compat-tests/entropy/run.sh WORKDIR2
 #
 # Writes WORKDIR/rows.jsonl (one line per codec and level). Not part of CI: the codec
 # conversions take tens of minutes on 2 cores.
@@ -24,6 +25,14 @@ codecs=(
   "tq2_0_absmean_v1|--fallback-codec ggml_q8_0" "int4_opt_v1|" "hct_v3_r90|"
   "vq8_r2x256_g32_v1|" "seedlm_c8p3_s8_v1|"
 )
+# HCT_ENTROPY_CODECS="f32 ggml_q8_0 ..." and HCT_ENTROPY_LEVELS="3 19" narrow the run.
+if [ -n "${HCT_ENTROPY_CODECS:-}" ]; then
+  wanted=()
+  for entry in "${codecs[@]}"; do
+    for c in $HCT_ENTROPY_CODECS; do [ "${entry%%|*}" = "$c" ] && wanted+=("$entry"); done
+  done
+  codecs=("${wanted[@]}")
+fi
 rows=$work/rows.jsonl
 # HCT_ENTROPY_RESUME=1 keeps the rows already measured (and the converted bases).
 [ "${HCT_ENTROPY_RESUME:-0}" = 1 ] || : > "$rows"
@@ -54,7 +63,7 @@ measure() {  # codec, extra flags, level
   rm -f "$out" "$work/back.hct"
 }
 # Every codec at level 3 first (cheap), then level 19 (slow: about 2 MB/s on one core).
-for level in 3 19; do
+for level in ${HCT_ENTROPY_LEVELS:-3 19}; do
   for entry in "${codecs[@]}"; do
     measure "${entry%%|*}" "${entry#*|}" "$level"
   done
