@@ -54,13 +54,13 @@ measure() {  # codec, extra flags, level
   t1=$(date +%s.%N)
   "$hct" validate "$out" > /dev/null
   # The entropy pass must be lossless: converting back gives the base file byte for byte.
-  "$hct" convert "$out" "$work/back.hct" > /dev/null 2>&1
-  cmp -s "$work/back.hct" "$base" || { echo "$codec zstd:$level: round trip differs" >&2; exit 1; }
+  "$hct" convert "$out" "$work/$codec.back.hct" > /dev/null 2>&1
+  cmp -s "$work/$codec.back.hct" "$base" || { echo "$codec zstd:$level: round trip differs" >&2; exit 1; }
   dec=$(nice "$bench" "$out" 5)
   printf '{"codec":"%s","level":%d,"base_bytes":%d,"encode_seconds":%s,"decode":%s}\n' \
-    "$codec" "$level" "$(stat -c %s "$base")" "$(echo "$t1 - $t0" | bc)" "$dec" >> "$rows"
+    "$codec" "$level" "$(stat -c %s "$base")" "$(echo "$t1 - $t0" | bc | sed "s/^\./0./")" "$dec" >> "$rows"
   echo "$codec zstd:$level: $(stat -c %s "$base") -> $(stat -c %s "$out") bytes" >&2
-  rm -f "$out" "$work/back.hct"
+  rm -f "$out" "$work/$codec.back.hct"
 }
 # Every codec at level 3 first (cheap), then level 19 (slow: about 2 MB/s on one core).
 for level in ${HCT_ENTROPY_LEVELS:-3 19}; do
