@@ -26,9 +26,18 @@ fn checkpoint(path: &Path) {
     let b = coarse(64 * 128, 2);
     let norm = coarse(512, 3);
     let views = vec![
-        ("a.weight", TensorView::new(Dtype::F32, vec![700, 512], &a).unwrap()),
-        ("b.weight", TensorView::new(Dtype::F32, vec![64, 128], &b).unwrap()),
-        ("n.weight", TensorView::new(Dtype::F32, vec![512], &norm).unwrap()),
+        (
+            "a.weight",
+            TensorView::new(Dtype::F32, vec![700, 512], &a).unwrap(),
+        ),
+        (
+            "b.weight",
+            TensorView::new(Dtype::F32, vec![64, 128], &b).unwrap(),
+        ),
+        (
+            "n.weight",
+            TensorView::new(Dtype::F32, vec![512], &norm).unwrap(),
+        ),
     ];
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
@@ -42,11 +51,7 @@ fn hct(args: &[&str], files: &[&Path]) -> Output {
 }
 
 fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     o
 }
 
@@ -55,18 +60,33 @@ fn entropy_output_is_deterministic_lossless_and_readable() {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| dir.path().join(n);
     checkpoint(&d("m.safetensors"));
-    ok(hct(&["convert", "--codec", "int4_g32_fp16_v1"], &[&d("m.safetensors"), &d("plain.hct")]));
+    ok(hct(
+        &["convert", "--codec", "int4_g32_fp16_v1"],
+        &[&d("m.safetensors"), &d("plain.hct")],
+    ));
     for threads in ["1", "2"] {
         let out = d(&format!("z{threads}.hct"));
         ok(hct(
-            &["convert", "--codec", "int4_g32_fp16_v1", "--entropy", "zstd:5", "--threads", threads],
+            &[
+                "convert",
+                "--codec",
+                "int4_g32_fp16_v1",
+                "--entropy",
+                "zstd:5",
+                "--threads",
+                threads,
+            ],
             &[&d("m.safetensors"), &out],
         ));
     }
     let z1 = std::fs::read(d("z1.hct")).unwrap();
     assert_eq!(z1, std::fs::read(d("z2.hct")).unwrap(), "1 vs 2 threads");
     let f = HctFile::open(d("z1.hct")).unwrap();
-    let coded = f.tensors().iter().filter(|t| hct_format::container::is_entropy_coded(t)).count();
+    let coded = f
+        .tensors()
+        .iter()
+        .filter(|t| hct_format::container::is_entropy_coded(t))
+        .count();
     assert!(coded >= 1, "nothing was coded");
     assert!(z1.len() < std::fs::read(d("plain.hct")).unwrap().len());
     ok(hct(&["validate"], &[&d("z1.hct")]));
@@ -74,9 +94,18 @@ fn entropy_output_is_deterministic_lossless_and_readable() {
     // Decoding back gives the plain conversion byte for byte, and coded → safetensors the
     // same file as plain → safetensors.
     ok(hct(&["convert"], &[&d("z1.hct"), &d("back.hct")]));
-    assert_eq!(std::fs::read(d("back.hct")).unwrap(), std::fs::read(d("plain.hct")).unwrap());
-    ok(hct(&["convert", "--dtype", "f32"], &[&d("z1.hct"), &d("z.safetensors")]));
-    ok(hct(&["convert", "--dtype", "f32"], &[&d("plain.hct"), &d("p.safetensors")]));
+    assert_eq!(
+        std::fs::read(d("back.hct")).unwrap(),
+        std::fs::read(d("plain.hct")).unwrap()
+    );
+    ok(hct(
+        &["convert", "--dtype", "f32"],
+        &[&d("z1.hct"), &d("z.safetensors")],
+    ));
+    ok(hct(
+        &["convert", "--dtype", "f32"],
+        &[&d("plain.hct"), &d("p.safetensors")],
+    ));
     assert_eq!(
         std::fs::read(d("z.safetensors")).unwrap(),
         std::fs::read(d("p.safetensors")).unwrap()
@@ -85,13 +114,24 @@ fn entropy_output_is_deterministic_lossless_and_readable() {
     let o = ok(hct(&["inspect", "--json"], &[&d("z1.hct")]));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["spec_version"], "1.1");
-    let a = j["tensors"].as_array().unwrap().iter().find(|t| t["name"] == "a.weight").unwrap();
+    let a = j["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "a.weight")
+        .unwrap();
     assert_eq!(a["entropy_coded"], true);
     assert!(a["length"].as_u64().unwrap() < a["decoded_length"].as_u64().unwrap());
     // --entropy with a non-HCT output, or an unknown stage, is a usage error.
-    let o = hct(&["convert", "--entropy", "zstd"], &[&d("plain.hct"), &d("x.safetensors")]);
+    let o = hct(
+        &["convert", "--entropy", "zstd"],
+        &[&d("plain.hct"), &d("x.safetensors")],
+    );
     assert_eq!(o.status.code(), Some(2));
-    let o = hct(&["convert", "--entropy", "lz4"], &[&d("plain.hct"), &d("x.hct")]);
+    let o = hct(
+        &["convert", "--entropy", "lz4"],
+        &[&d("plain.hct"), &d("x.hct")],
+    );
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -100,7 +140,10 @@ fn damaged_frames_stop_conversion_with_exit_5() {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| dir.path().join(n);
     checkpoint(&d("m.safetensors"));
-    ok(hct(&["convert", "--entropy", "zstd"], &[&d("m.safetensors"), &d("z.hct")]));
+    ok(hct(
+        &["convert", "--entropy", "zstd"],
+        &[&d("m.safetensors"), &d("z.hct")],
+    ));
     let f = HctFile::open(d("z.hct")).unwrap();
     let t = f.tensor("a.weight").unwrap().clone();
     assert!(hct_format::container::is_entropy_coded(&t));

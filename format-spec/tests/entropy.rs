@@ -71,7 +71,14 @@ fn round_trips_for_several_codecs() {
     let (rows, row_len) = (600, 1024); // 2.4 MB of f32: three 1 MiB chunks of 256 rows
     let x = weights(rows, row_len, 1);
     let mut tensors = vec![];
-    for id in ["f32", "f16", "bf16", "ggml_q8_0", "int4_g32_fp16_v1", "int4_opt_v1"] {
+    for id in [
+        "f32",
+        "f16",
+        "bf16",
+        "ggml_q8_0",
+        "int4_g32_fp16_v1",
+        "int4_opt_v1",
+    ] {
         let payload = encode(id, rows, row_len, &x);
         tensors.push((id, id, vec![rows as u64, row_len as u64], payload));
     }
@@ -91,14 +98,22 @@ fn round_trips_for_several_codecs() {
     let expected: Vec<bool> = tensors
         .iter()
         .map(|(_, id, shape, p)| {
-            let rb = codec::find(id).unwrap().row_bytes(*shape.last().unwrap()).unwrap();
+            let rb = codec::find(id)
+                .unwrap()
+                .row_bytes(*shape.last().unwrap())
+                .unwrap();
             let rows = p.len() as u64 / rb;
-            let stored = entropy::encode(p, Chunking::new(rows, rb), 3).unwrap().len();
+            let stored = entropy::encode(p, Chunking::new(rows, rb), 3)
+                .unwrap()
+                .len();
             entropy::pays(stored as u64, p.len() as u64)
         })
         .collect();
     assert_eq!(coded, expected);
-    assert!(coded[..4].iter().all(|&c| c), "f32, f16, bf16, q8_0 of coarse weights pay");
+    assert!(
+        coded[..4].iter().all(|&c| c),
+        "f32, f16, bf16, q8_0 of coarse weights pay"
+    );
     assert!(!coded[6], "noise never pays");
     let f = open(bytes).unwrap();
     assert_eq!(f.preamble().required_features, entropy::FEATURE_ENTROPY);
@@ -113,7 +128,10 @@ fn round_trips_for_several_codecs() {
             assert_eq!(f.payload(t).unwrap(), &payload[..]);
             continue;
         }
-        assert!(t.length < payload.len() as u64, "{id} coded but not smaller");
+        assert!(
+            t.length < payload.len() as u64,
+            "{id} coded but not smaller"
+        );
         // No zero-copy slice of a coded tensor: the stored bytes are not codec bytes.
         let e = f.payload(t).unwrap_err();
         assert!(matches!(e.kind, ErrorKind::EntropyCoded { .. }), "{e}");
@@ -229,14 +247,18 @@ fn frames_that_decode_to_the_wrong_size_are_refused() {
     }
     let fr = Frames::parse(&bad, ch).unwrap();
     match fr.decode_chunks(0..3, &mut out) {
-        Err(EntropyError::Frame { chunk: 0, detail, .. }) => {
+        Err(EntropyError::Frame {
+            chunk: 0, detail, ..
+        }) => {
             assert!(detail.contains("decodes to"), "{detail}")
         }
         other => panic!("{other:?}"),
     }
     // A frame decoding to more than its chunk fails on the fixed capacity.
     match fr.decode_chunks(2..3, &mut out[..ch.chunk_decoded_len(2) as usize]) {
-        Err(EntropyError::Frame { chunk: 2, detail, .. }) => {
+        Err(EntropyError::Frame {
+            chunk: 2, detail, ..
+        }) => {
             assert!(detail.contains("does not decode"), "{detail}")
         }
         other => panic!("{other:?}"),
@@ -263,7 +285,11 @@ fn reseal(mut bytes: Vec<u8>, edit_header: impl FnOnce(&mut Header)) -> Vec<u8> 
     }
     edit_header(&mut h);
     let enc = h.encode();
-    assert_eq!(enc.len() as u64, p.header_len, "edits keep the header's length");
+    assert_eq!(
+        enc.len() as u64,
+        p.header_len,
+        "edits keep the header's length"
+    );
     bytes[p.header_offset as usize..].copy_from_slice(&enc);
     let pre = Preamble {
         header_sha256: Sha256::digest(&enc).into(),
@@ -295,7 +321,10 @@ fn damaged_frames_name_file_tensor_chunk_and_offset() {
     let mut flipped = bytes.clone();
     flipped[(t.offset + r1.start + 1) as usize] ^= 0x40;
     let e = open(flipped.clone()).unwrap().verify().unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::PayloadChecksumMismatch { .. }), "{e}");
+    assert!(
+        matches!(e.kind, ErrorKind::PayloadChecksumMismatch { .. }),
+        "{e}"
+    );
     // ...and, re-sealed so that checksums pass, a frame error for validation.
     let forged = reseal(flipped, |_| {});
     let f = open(forged).unwrap();
@@ -314,7 +343,10 @@ fn damaged_frames_name_file_tensor_chunk_and_offset() {
         _ => panic!("{e}"),
     }
     let msg = e.to_string();
-    assert!(msg.starts_with("e.hct: tensor \"w\": entropy chunk 1"), "{msg}");
+    assert!(
+        msg.starts_with("e.hct: tensor \"w\": entropy chunk 1"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -324,12 +356,18 @@ fn readers_refuse_what_they_cannot_read() {
     let mut b = bytes.clone();
     b[12] &= !1;
     let e = open(b).err().unwrap();
-    assert!(matches!(e.kind, ErrorKind::EntropyFeatureMismatch { .. }), "{e}");
+    assert!(
+        matches!(e.kind, ErrorKind::EntropyFeatureMismatch { .. }),
+        "{e}"
+    );
     // A bit this reader does not know (what a 1.0 reader sees in bit 0).
     let mut b = bytes.clone();
     b[12] |= 2;
     let e = open(b).err().unwrap();
-    assert!(matches!(e.kind, ErrorKind::UnknownRequiredFeatures { bits: 2 }), "{e}");
+    assert!(
+        matches!(e.kind, ErrorKind::UnknownRequiredFeatures { bits: 2 }),
+        "{e}"
+    );
     // An unknown transform: refused for that tensor, with its name and the value.
     let forged = reseal(bytes.clone(), |h| {
         for (k, v) in &mut h.tensors[0].codec_params {
@@ -351,7 +389,10 @@ fn readers_refuse_what_they_cannot_read() {
     let mut b = plain;
     b[12] |= 1;
     let e = open(b).err().unwrap();
-    assert!(matches!(e.kind, ErrorKind::EntropyFeatureMismatch { .. }), "{e}");
+    assert!(
+        matches!(e.kind, ErrorKind::EntropyFeatureMismatch { .. }),
+        "{e}"
+    );
 }
 
 #[test]

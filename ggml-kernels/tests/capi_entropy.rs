@@ -3,7 +3,9 @@
 //! the kernels, so describing or decoding it is refused with `HCT_ERR_UNSUPPORTED`, never
 //! misread; a plain tensor in the same file still decodes.
 
-use hct::capi::file::{hct_close, hct_open, hct_tensor_decode_rows, hct_tensor_get_info, hct_tensor_info, hct_verify};
+use hct::capi::file::{
+    hct_close, hct_open, hct_tensor_decode_rows, hct_tensor_get_info, hct_tensor_info, hct_verify,
+};
 use hct::capi::{HCT_ERR_UNSUPPORTED, HCT_OK};
 use hct_format::{TensorDesc, Writer};
 use std::ffi::CString;
@@ -39,7 +41,10 @@ fn coded_tensors_are_refused_plain_ones_decode() {
             HCT_ERR_UNSUPPORTED
         );
         assert_eq!(hct_tensor_get_info(f, 1, &mut info), HCT_OK);
-        assert_eq!(hct_tensor_decode_rows(f, 1, 0, 1, out.as_mut_ptr(), 64), HCT_OK);
+        assert_eq!(
+            hct_tensor_decode_rows(f, 1, 0, 1, out.as_mut_ptr(), 64),
+            HCT_OK
+        );
         assert!(out.iter().all(|&x| x == 0.0));
         hct_close(f);
     }

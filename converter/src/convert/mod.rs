@@ -285,17 +285,15 @@ pub fn run(a: Args) -> Result<()> {
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
-        Format::Hct => {
-            to_hct::write_hct(
-                &src,
-                &a.output,
-                &plan,
-                vec![],
-                imatrix.as_ref(),
-                entropy,
-                &progress,
-            )?
-        }
+        Format::Hct => to_hct::write_hct(
+            &src,
+            &a.output,
+            &plan,
+            vec![],
+            imatrix.as_ref(),
+            entropy,
+            &progress,
+        )?,
         Format::Safetensors => {
             let r =
                 to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;

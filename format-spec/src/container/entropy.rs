@@ -126,7 +126,9 @@ impl<'a> Frames<'a> {
             if decoded != rule {
                 return Err(index_err(
                     at,
-                    format!("chunk {i} claims {decoded} decoded bytes, the chunk rule gives {rule}"),
+                    format!(
+                        "chunk {i} claims {decoded} decoded bytes, the chunk rule gives {rule}"
+                    ),
                 ));
             }
             stored_total = stored_total.checked_add(stored).ok_or_else(|| {
@@ -195,9 +197,7 @@ impl<'a> Frames<'a> {
             // The capacity is the rule's size: a frame that would decode to more fails here
             // instead of growing a buffer.
             let got = d.decompress_to_buffer(frame, dst).map_err(|e| {
-                frame_err(format!(
-                    "does not decode to the index's {want} bytes: {e}"
-                ))
+                frame_err(format!("does not decode to the index's {want} bytes: {e}"))
             })?;
             if got != want {
                 return Err(frame_err(format!(
@@ -244,7 +244,11 @@ pub fn parse_spec(s: &str) -> Result<i32, String> {
         Some((ZSTD, l)) => l
             .parse::<i32>()
             .map_err(|_| format!("zstd level {l:?} is not a number"))?,
-        _ => return Err(format!("unknown entropy stage {s:?}: expected zstd or zstd:LEVEL")),
+        _ => {
+            return Err(format!(
+                "unknown entropy stage {s:?}: expected zstd or zstd:LEVEL"
+            ))
+        }
     };
     if !(1..=22).contains(&level) {
         return Err(format!("zstd level {level} is outside 1 to 22"));

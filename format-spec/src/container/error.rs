@@ -213,7 +213,9 @@ pub enum ErrorKind {
     },
     #[error("tensor {tensor:?}: the payload is entropy-coded (SPEC.md §6.3) and has no zero-copy form; read it decoded")]
     EntropyCoded { tensor: String },
-    #[error("required feature bit 0 (entropy-coded payloads) at offset 12 {detail} (SPEC.md §6.3)")]
+    #[error(
+        "required feature bit 0 (entropy-coded payloads) at offset 12 {detail} (SPEC.md §6.3)"
+    )]
     EntropyFeatureMismatch { detail: String },
     #[error("tensor {tensor:?}: entropy chunk index (payload at file offset {offset}): {detail}")]
     EntropyIndex {

@@ -267,7 +267,10 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
                 .map_err(|e| self.entropy_err(t, e))?;
             (Cow::Owned(buf), ((first_row - first) * row_bytes) as usize)
         } else {
-            (Cow::Borrowed(self.payload(t)?), (first_row * row_bytes) as usize)
+            (
+                Cow::Borrowed(self.payload(t)?),
+                (first_row * row_bytes) as usize,
+            )
         };
         for (i, dst) in out.chunks_exact_mut(row_len_usize).enumerate() {
             let src = &payload[start + i * row_bytes as usize..][..row_bytes as usize];
