@@ -190,7 +190,7 @@ impl Writer {
         // without entropy-coded tensors stay readable by 1.0 readers.
         let (minor, required_features) = if self.entropy_used {
             (
-                SPEC_MINOR.max(super::entropy::ENTROPY_MINOR),
+                super::entropy::ENTROPY_MINOR,
                 super::entropy::FEATURE_ENTROPY,
             )
         } else {
