@@ -34,12 +34,14 @@ cp "$tmp/w.safetensors" "$out/safetensors_read/"
 "$hct" convert "$tmp/w.safetensors" "$tmp/q.hct" --codec int4_opt_v1 >/dev/null
 "$hct" convert "$tmp/w.hct" "$tmp/w.gguf" >/dev/null
 "$hct" convert "$tmp/q.hct" "$tmp/p.gguf" --gguf-mode plugin >/dev/null
-cp "$tmp/w.hct" "$tmp/q.hct" "$out/hct_read/"
-cp "$tmp/w.hct" "$tmp/q.hct" "$out/capi_open/"
+# An entropy-coded tensor (SPEC.md §6.3): index, frames and the feature bit to mutate.
+"$hct" convert "$tmp/w.safetensors" "$tmp/z.hct" --entropy zstd >/dev/null
+cp "$tmp/w.hct" "$tmp/q.hct" "$tmp/z.hct" "$out/hct_read/"
+cp "$tmp/w.hct" "$tmp/q.hct" "$tmp/z.hct" "$out/capi_open/"
 cp "$tmp/w.gguf" "$tmp/p.gguf" "$out/gguf_read/"
 # convert: byte 0 = input format (0 hct, 1 gguf, 2 safetensors), byte 1 = output choice.
 n=0
-for pair in "0:w.hct" "0:q.hct" "1:w.gguf" "1:p.gguf" "2:w.safetensors"; do
+for pair in "0:w.hct" "0:q.hct" "0:z.hct" "1:w.gguf" "1:p.gguf" "2:w.safetensors"; do
     from=${pair%%:*}
     f=${pair#*:}
     for to in 0 1 3 4 6 7; do

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// Check a container against SPEC.md: structure, limits, placement, header checksum,
-/// codec ids known to this build, payload lengths, zero padding. Does not hash payloads.
+/// codec ids known to this build, payload lengths, zero padding; entropy-coded payloads
+/// (SPEC.md §6.3) are decoded and every frame checked. Does not hash payloads.
 #[derive(clap::Args)]
 pub struct ValidateArgs {
     /// The .hct file.

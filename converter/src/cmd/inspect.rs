@@ -56,6 +56,10 @@ pub fn run(a: Args) -> Result<()> {
                 "codec_params": t.codec_params.iter().map(|(k, v)| (k.clone(), value_to_json(v, max_items))).collect::<serde_json::Map<_, _>>(),
                 "offset": t.offset,
                 "length": t.length,
+                // The codec's bytes; differs from `length` (the stored bytes) only for an
+                // entropy-coded tensor (SPEC.md §6.3). Null when the codec is unknown.
+                "decoded_length": f.decoded_len(t).ok(),
+                "entropy_coded": hct_format::container::is_entropy_coded(t),
                 "elements": t.element_count(),
                 "bits_per_weight": if t.element_count() > 0 { t.length as f64 * 8.0 / t.element_count() as f64 } else { 0.0 },
                 "sha256": hex::encode(t.sha256),
@@ -132,6 +136,14 @@ pub fn run(a: Args) -> Result<()> {
             .filter(|(k, _)| k != "hct.encoder")
             .map(|(k, v)| format!(" {k}={v}"))
             .collect();
+        let params = match f.decoded_len(t) {
+            Ok(d) if hct_format::container::is_entropy_coded(t) => format!(
+                "{params} (stored {} of {d} decoded bytes, {:.3}x)",
+                t.length,
+                d as f64 / t.length.max(1) as f64
+            ),
+            _ => params,
+        };
         println!(
             "  {:w$}  {:>18}  {:<18} {:<12} {:>10}  {:>6.3}{known}{params}",
             t.name,

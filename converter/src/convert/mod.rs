@@ -121,6 +121,11 @@ pub struct Args {
     /// Print a JSON summary (per-tensor codecs, sizes and errors) on stdout.
     #[arg(long)]
     json: bool,
+    /// With an HCT output: store each payload as zstd frames over chunks of whole rows
+    /// (level 1-22, default 3) where that saves at least 3% of its bytes (SPEC.md §6.3).
+    /// Readers decode on read; such tensors lose zero-copy mmap. Needs a 1.1 reader.
+    #[arg(long, value_name = "zstd[:LEVEL]")]
+    entropy: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -198,6 +203,15 @@ pub fn run(a: Args) -> Result<()> {
             "--codec, --codec-for, --target-bpw and --max-size choose HCT codecs; convert to .hct first, then export",
         ));
     }
+    let entropy = match &a.entropy {
+        Some(s) if to != Format::Hct => {
+            return Err(exit::usage(format!(
+                "--entropy {s} applies to HCT output only"
+            )))
+        }
+        Some(s) => Some(hct_format::container::entropy::parse_spec(s).map_err(exit::usage)?),
+        None => None,
+    };
     let gguf_mode = if a.decode_all {
         to_gguf::GgufMode::Decoded
     } else {
@@ -271,9 +285,15 @@ pub fn run(a: Args) -> Result<()> {
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
-        Format::Hct => {
-            to_hct::write_hct(&src, &a.output, &plan, vec![], imatrix.as_ref(), &progress)?
-        }
+        Format::Hct => to_hct::write_hct(
+            &src,
+            &a.output,
+            &plan,
+            vec![],
+            imatrix.as_ref(),
+            entropy,
+            &progress,
+        )?,
         Format::Safetensors => {
             let r =
                 to_safetensors::write_safetensors(&src, &a.output, a.dtype.as_deref(), &progress)?;

@@ -101,6 +101,43 @@ fn check_element_count(path: &Path, tensor: &str, shape: &[u64]) -> Result<()> {
     }
 }
 
+/// An HCT input with entropy-coded tensors (SPEC.md §6.3), decoded tensor by tensor into
+/// a plain HCT file in the temporary directory, which is mapped and then unlinked (the
+/// mapping keeps it alive until the conversion ends). Errors keep naming the input. The
+/// rest of the converter then sees zero-copy codec bytes as from any other HCT file, and
+/// memory stays near one tensor.
+fn decode_entropy(f: &HctFile) -> Result<HctFile> {
+    use hct_format::container::entropy::PARAM_KEY;
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let tmp = dir.path().join("decoded.hct");
+    let mut w = hct_format::Writer::create(&tmp)?;
+    for t in f.tensors() {
+        let decoded = f.decoded_payload(t)?;
+        let mut params = t.codec_params.clone();
+        params.retain(|(k, _)| k != PARAM_KEY);
+        w.add_tensor(
+            hct_format::TensorDesc {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                source_dtype: t.source_dtype.clone(),
+                codec: t.codec.clone(),
+                codec_params: params,
+            },
+            &decoded,
+        )?;
+        f.release(t);
+    }
+    w.finish(f.metadata().clone())?;
+    let decoded = HctFile::open_as(&tmp, f.path())?;
+    // The mapping keeps the unlinked file's data until the conversion ends.
+    drop(dir);
+    Ok(decoded)
+}
+
+fn is_entropy_coded(t: &hct_format::TensorInfo) -> bool {
+    hct_format::container::is_entropy_coded(t)
+}
+
 /// An opened input file.
 pub enum Source {
     Safetensors(Checkpoint),
@@ -126,8 +163,16 @@ impl Source {
             }
             super::Format::Hct => {
                 let f = HctFile::open(path)?;
-                f.validate()?;
-                Source::Hct(f)
+                if f.tensors().iter().any(is_entropy_coded) {
+                    // Stored bytes first, so a flipped byte is reported as damage (exit 5)
+                    // rather than as whatever the damaged frame then decodes to.
+                    f.verify()?;
+                    f.validate()?;
+                    Source::Hct(decode_entropy(&f)?)
+                } else {
+                    f.validate()?;
+                    Source::Hct(f)
+                }
             }
             super::Format::Gguf => {
                 let g = GgufFile::open(path)?;

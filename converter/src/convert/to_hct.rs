@@ -12,9 +12,11 @@ use super::transcode::{Encoded, Transcode};
 use super::TensorReport;
 use anyhow::{anyhow, Context, Result};
 use hct_format::codec::{self, Codec};
+use hct_format::container::TensorSink;
 use hct_format::value::{Metadata, Value};
 use hct_format::{TensorDesc, Writer};
 use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +33,7 @@ pub fn write_hct(
     plan: &Plan,
     extra_meta: Metadata,
     imatrix: Option<&super::imatrix::Imatrix>,
+    entropy: Option<i32>,
     progress: &ProgressBar,
 ) -> Result<Vec<TensorReport>> {
     let tensors = src.tensors();
@@ -82,7 +85,9 @@ pub fn write_hct(
             window: 2 * rayon::current_num_threads() + 2,
             cancel: &cancel,
         };
-        let r = write_tensors(src, &tensors, &steps, &mut w, &mut queue, scope, progress);
+        let r = write_tensors(
+            src, &tensors, &steps, &mut w, &mut queue, scope, entropy, progress,
+        );
         if r.is_err() {
             cancel.store(true, Ordering::Relaxed);
         }
@@ -168,6 +173,45 @@ impl<'a> ChunkQueue<'a> {
     }
 }
 
+/// Where one tensor's payload goes: straight into the file, or (with `--entropy`) into a
+/// buffer that the writer's entropy stage codes whole once the tensor is complete.
+enum Out<'w> {
+    Direct(TensorSink<'w>),
+    Buffered {
+        w: &'w mut Writer,
+        desc: TensorDesc,
+        buf: Vec<u8>,
+        level: i32,
+    },
+}
+
+impl Out<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        match self {
+            Out::Direct(sink) => sink.write(bytes)?,
+            Out::Buffered { buf, .. } => buf.extend_from_slice(bytes),
+        }
+        Ok(())
+    }
+
+    /// Close the tensor; returns the SHA-256 of the decoded payload it received.
+    fn finish(self) -> Result<[u8; 32]> {
+        Ok(match self {
+            Out::Direct(sink) => sink.finish()?,
+            Out::Buffered {
+                w,
+                desc,
+                buf,
+                level,
+            } => {
+                w.add_tensor_entropy(desc, &buf, level)?;
+                Sha256::digest(&buf).into()
+            }
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn write_tensors<'a, 'scope>(
     src: &Source,
     tensors: &[SrcTensor<'_>],
@@ -175,6 +219,7 @@ fn write_tensors<'a, 'scope>(
     w: &mut Writer,
     queue: &mut ChunkQueue<'a>,
     scope: &rayon::Scope<'scope>,
+    entropy: Option<i32>,
     progress: &ProgressBar,
 ) -> Result<Vec<TensorReport>>
 where
@@ -195,7 +240,9 @@ where
             }
             p
         } else {
-            t.codec_params.clone()
+            let mut p = t.codec_params.clone();
+            p.retain(|(k, _)| k != hct_format::container::entropy::PARAM_KEY);
+            p
         };
         let desc = TensorDesc {
             name: t.name.clone(),
@@ -204,7 +251,15 @@ where
             codec: target.clone(),
             codec_params,
         };
-        let mut sink = w.begin_tensor(desc)?;
+        let mut sink = match entropy {
+            Some(level) => Out::Buffered {
+                w: &mut *w,
+                desc,
+                buf: Vec::new(),
+                level,
+            },
+            None => Out::Direct(w.begin_tensor(desc)?),
+        };
         let mut quality = None;
         match &step.transcode {
             Some(tc) => {

@@ -205,6 +205,34 @@ pub enum ErrorKind {
     NoSuchTensor { name: String },
     #[error("{0}")]
     Usage(String),
+    #[error("tensor {tensor:?}: the payload is entropy-coded ('{key}' = {value:?}); this reader knows only \"zstd\" (SPEC.md §6.3)")]
+    UnknownEntropy {
+        tensor: String,
+        key: &'static str,
+        value: String,
+    },
+    #[error("tensor {tensor:?}: the payload is entropy-coded (SPEC.md §6.3) and has no zero-copy form; read it decoded")]
+    EntropyCoded { tensor: String },
+    #[error(
+        "required feature bit 0 (entropy-coded payloads) at offset 12 {detail} (SPEC.md §6.3)"
+    )]
+    EntropyFeatureMismatch { detail: String },
+    #[error("tensor {tensor:?}: entropy chunk index (payload at file offset {offset}): {detail}")]
+    EntropyIndex {
+        tensor: String,
+        offset: u64,
+        detail: String,
+    },
+    #[error("tensor {tensor:?}: entropy chunk {chunk} (zstd frame at file offset {offset}, {stored} bytes): {detail}")]
+    EntropyFrame {
+        tensor: String,
+        chunk: u64,
+        offset: u64,
+        stored: u64,
+        detail: String,
+    },
+    #[error("tensor {tensor:?}: cannot allocate {bytes} bytes for the decoded payload")]
+    DecodedTooLarge { tensor: String, bytes: u64 },
 }
 
 impl ErrorKind {
@@ -216,6 +244,8 @@ impl ErrorKind {
             UnsupportedMajor { .. }
             | UnknownRequiredFeatures { .. }
             | UnknownCodec { .. }
+            | UnknownEntropy { .. }
+            | EntropyCoded { .. }
             | UnsupportedDtype { .. } => Category::Unsupported,
             Codec {
                 source: CodecError::Unsupported { .. },

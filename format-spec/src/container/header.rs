@@ -17,8 +17,8 @@ pub const KEY_SPEC_MINOR: &str = "hct.spec_minor";
 pub const PREAMBLE_LEN: u64 = 64;
 /// Every payload and the header start at a multiple of this (SPEC.md §6.2).
 pub const ALIGNMENT: u64 = 64;
-/// Required-feature bits this reader understands (none in 1.0).
-pub const KNOWN_REQUIRED_FEATURES: u32 = 0;
+/// Required-feature bits this reader understands: bit 0, entropy-coded payloads (1.1).
+pub const KNOWN_REQUIRED_FEATURES: u32 = super::entropy::FEATURE_ENTROPY;
 
 /// The fixed 64 bytes at offset 0.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Reading containers: `HctFile::open` maps the file and checks everything needed to hand
 //! out payload slices safely; `validate` adds the codec-level rules; `verify` the checksums.
 
+use super::entropy::{self, Chunking, EntropyError, Frames};
 use super::error::{Error, ErrorKind};
 use super::header::{
     align_up, Header, Preamble, TensorInfo, ALIGNMENT, KEY_SPEC_MINOR, PREAMBLE_LEN,
@@ -11,6 +12,7 @@ use crate::value::{lookup, Metadata, Value};
 use memmap2::Mmap;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +31,12 @@ impl HctFile {
     /// Map and parse a file. Structure, limits, placement and the header checksum are
     /// checked here; call `validate` for codec rules and `verify` for payload checksums.
     pub fn open(path: impl AsRef<Path>) -> Result<HctFile, Error> {
-        let path = path.as_ref();
+        Self::open_as(path.as_ref(), path.as_ref())
+    }
+
+    /// `open`, with errors naming `label` instead of `path` (for a file standing in for
+    /// another, such as a decoded copy of an entropy-coded input).
+    pub fn open_as(path: &Path, label: &Path) -> Result<HctFile, Error> {
         let io = |op, source| Error::new(path, ErrorKind::Io { op, source });
         let file = File::open(path).map_err(|e| io("open the file", e))?;
         let meta = file.metadata().map_err(|e| io("read the file's size", e))?;
@@ -44,7 +51,7 @@ impl HctFile {
         // mapped would fault on access; like every mmap-based model loader, HCT accepts that
         // (SPEC.md §9 tells writers to replace files by rename, never rewrite in place).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| io("map the file", e))?;
-        Container::from_bytes(map, path)
+        Container::from_bytes(map, label)
     }
 }
 
@@ -108,8 +115,22 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
         self.data.as_ref()
     }
 
-    /// A tensor's payload, zero-copy.
+    /// A tensor's payload, zero-copy: the bytes its codec defines. An entropy-coded tensor
+    /// (SPEC.md §6.3) has no such slice in the file and is refused here, so no caller can
+    /// mistake its stored bytes for codec bytes; read it with `decoded_payload`, or copy it
+    /// verbatim with `stored_payload`.
     pub fn payload(&self, t: &TensorInfo) -> Result<&[u8], Error> {
+        if is_entropy_coded(t) {
+            return Err(self.err(ErrorKind::EntropyCoded {
+                tensor: t.name.clone(),
+            }));
+        }
+        self.stored_payload(t)
+    }
+
+    /// The payload bytes as stored in the file (what `payload_sha256` covers), zero-copy,
+    /// whether or not they are entropy-coded.
+    pub fn stored_payload(&self, t: &TensorInfo) -> Result<&[u8], Error> {
         let end = t.offset.checked_add(t.length);
         end.and_then(|end| self.data.as_ref().get(t.offset as usize..end as usize))
             .ok_or_else(|| {
@@ -129,7 +150,12 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
     pub fn validate(&self) -> Result<(), Error> {
         for t in &self.header.tensors {
             let c = self.check_codec(t)?;
-            self.check_stored_rows(t, c)?;
+            if c.has_stored_row_rules(codec::rows_of(&t.shape).map_or(0, |r| r.1)) {
+                self.check_stored_rows(t, c, &self.decoded_payload(t)?)?;
+            } else if is_entropy_coded(t) {
+                // Decoding every frame checks that each yields exactly the index's size.
+                self.decoded_payload(t)?;
+            }
         }
         let mut pos = PREAMBLE_LEN;
         for t in &self.header.tensors {
@@ -163,7 +189,7 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
             .par_iter()
             .map(|t| {
                 // `open` checked every payload against the file's bounds.
-                let payload = self.payload(t).map_or(&[][..], |p| p);
+                let payload = self.stored_payload(t).map_or(&[][..], |p| p);
                 Sha256::digest(payload).into()
             })
             .collect();
@@ -225,8 +251,27 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
         if first_row.checked_add(n).is_none_or(|end| end > rows) {
             return Err(self.usage("row range past the tensor's last row"));
         }
-        let payload = self.payload(t)?;
-        let start = (first_row * row_bytes) as usize;
+        let (payload, start) = if is_entropy_coded(t) {
+            // Only the chunks that hold the rows are decoded (SPEC.md §6.3).
+            let frames = self.frames(t, codec)?;
+            let ch = frames.chunking();
+            if n == 0 {
+                return Ok(());
+            }
+            let chunks = ch.chunk_of_row(first_row)..ch.chunk_of_row(first_row + n - 1) + 1;
+            let first = ch.chunk_rows(chunks.start).start;
+            let len = (ch.chunk_rows(chunks.end - 1).end - first) * row_bytes;
+            let mut buf = self.alloc_decoded(t, len)?;
+            frames
+                .decode_chunks(chunks, &mut buf)
+                .map_err(|e| self.entropy_err(t, e))?;
+            (Cow::Owned(buf), ((first_row - first) * row_bytes) as usize)
+        } else {
+            (
+                Cow::Borrowed(self.payload(t)?),
+                (first_row * row_bytes) as usize,
+            )
+        };
         for (i, dst) in out.chunks_exact_mut(row_len_usize).enumerate() {
             let src = &payload[start + i * row_bytes as usize..][..row_bytes as usize];
             codec.decode_row(src, dst).map_err(cerr)?;
@@ -243,14 +288,108 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
         Ok(out)
     }
 
-    fn check_codec(&self, t: &TensorInfo) -> Result<&'static dyn codec::Codec, Error> {
+    /// Whether a tensor is entropy-coded with a transform this reader knows; an unknown
+    /// transform is an error for that tensor, like an unknown codec (SPEC.md §6.3).
+    pub fn entropy_coded(&self, t: &TensorInfo) -> Result<bool, Error> {
+        match lookup(&t.codec_params, entropy::PARAM_KEY) {
+            None => Ok(false),
+            Some(Value::String(b)) if b == entropy::ZSTD.as_bytes() => Ok(true),
+            Some(v) => Err(self.err(ErrorKind::UnknownEntropy {
+                tensor: t.name.clone(),
+                key: entropy::PARAM_KEY,
+                value: match v {
+                    Value::String(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => format!("a value of type {}", other.value_type()),
+                },
+            })),
+        }
+    }
+
+    /// The length of a tensor's decoded payload, from its codec and shape.
+    pub fn decoded_len(&self, t: &TensorInfo) -> Result<u64, Error> {
         let c = self.codec_of(t)?;
-        let expected = codec::payload_len(c, &t.shape).map_err(|source| {
+        codec::payload_len(c, &t.shape).map_err(|source| {
             self.err(ErrorKind::Codec {
                 tensor: t.name.clone(),
                 source,
             })
-        })?;
+        })
+    }
+
+    /// A tensor's decoded payload: zero-copy for a plain tensor; for an entropy-coded one
+    /// an owned buffer of exactly the size its codec and shape give, every frame checked to
+    /// decode to its chunk's size (SPEC.md §6.3).
+    pub fn decoded_payload(&self, t: &TensorInfo) -> Result<Cow<'_, [u8]>, Error> {
+        let c = self.check_codec(t)?;
+        if !self.entropy_coded(t)? {
+            return self.payload(t).map(Cow::Borrowed);
+        }
+        let frames = self.frames(t, c)?;
+        let n = self.decoded_len(t)?;
+        let mut buf = self.alloc_decoded(t, n)?;
+        frames
+            .decode_chunks(0..frames.chunking().chunks(), &mut buf)
+            .map_err(|e| self.entropy_err(t, e))?;
+        Ok(Cow::Owned(buf))
+    }
+
+    /// A tensor's stored payload as a checked chunk index over its frames.
+    pub fn frames(&self, t: &TensorInfo, c: &dyn codec::Codec) -> Result<Frames<'_>, Error> {
+        let cerr = |source| {
+            self.err(ErrorKind::Codec {
+                tensor: t.name.clone(),
+                source,
+            })
+        };
+        let (rows, row_len) = codec::rows_of(&t.shape).expect("element count checked at open");
+        let row_bytes = c.row_bytes(row_len).map_err(cerr)?;
+        Frames::parse(self.stored_payload(t)?, Chunking::new(rows, row_bytes))
+            .map_err(|e| self.entropy_err(t, e))
+    }
+
+    fn alloc_decoded(&self, t: &TensorInfo, n: u64) -> Result<Vec<u8>, Error> {
+        let too_large = || {
+            self.err(ErrorKind::DecodedTooLarge {
+                tensor: t.name.clone(),
+                bytes: n,
+            })
+        };
+        let len = usize::try_from(n).map_err(|_| too_large())?;
+        let mut buf = Vec::new();
+        buf.try_reserve_exact(len).map_err(|_| too_large())?;
+        buf.resize(len, 0);
+        Ok(buf)
+    }
+
+    fn entropy_err(&self, t: &TensorInfo, e: EntropyError) -> Error {
+        self.err(match e {
+            EntropyError::Index { at, detail } => ErrorKind::EntropyIndex {
+                tensor: t.name.clone(),
+                offset: t.offset + at,
+                detail,
+            },
+            EntropyError::Frame {
+                chunk,
+                at,
+                stored,
+                detail,
+            } => ErrorKind::EntropyFrame {
+                tensor: t.name.clone(),
+                chunk,
+                offset: t.offset + at,
+                stored,
+                detail,
+            },
+        })
+    }
+
+    fn check_codec(&self, t: &TensorInfo) -> Result<&'static dyn codec::Codec, Error> {
+        let c = self.codec_of(t)?;
+        let expected = self.decoded_len(t)?;
+        if self.entropy_coded(t)? {
+            self.frames(t, c)?;
+            return Ok(c);
+        }
         if expected != t.length {
             return Err(self.err(ErrorKind::PayloadLengthMismatch {
                 tensor: t.name.clone(),
@@ -263,23 +402,29 @@ impl<B: AsRef<[u8]> + Sync> Container<B> {
         Ok(c)
     }
 
-    /// Runs after `check_codec`, so the payload is exactly `rows × row_bytes` long and in
-    /// bounds.
-    fn check_stored_rows(&self, t: &TensorInfo, c: &dyn codec::Codec) -> Result<(), Error> {
+    /// Runs after `check_codec`, so the decoded payload is exactly `rows × row_bytes` long.
+    /// For an entropy-coded tensor the offset named is its payload's (the row has no file
+    /// offset of its own).
+    fn check_stored_rows(
+        &self,
+        t: &TensorInfo,
+        c: &dyn codec::Codec,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         let Some((rows, row_len)) = codec::rows_of(&t.shape) else {
             return Ok(());
         };
         if rows == 0 || !c.has_stored_row_rules(row_len) {
             return Ok(());
         }
-        let row_bytes = t.length / rows;
-        let payload = &self.data.as_ref()[t.offset as usize..(t.offset + t.length) as usize];
+        let row_bytes = payload.len() as u64 / rows;
+        let coded = is_entropy_coded(t);
         for (row, bytes) in payload.chunks_exact(row_bytes as usize).enumerate() {
             c.check_stored_row(bytes, row_len).map_err(|source| {
                 self.err(ErrorKind::StoredRow {
                     tensor: t.name.clone(),
                     row: row as u64,
-                    offset: t.offset + row as u64 * row_bytes,
+                    offset: t.offset + if coded { 0 } else { row as u64 * row_bytes },
                     source,
                 })
             })?;
@@ -368,6 +513,7 @@ fn parse(bytes: &[u8]) -> Result<(Preamble, Header), ErrorKind> {
     }
     let header = Header::parse(header_bytes, offset)?;
     check_minor_version(&preamble, &header)?;
+    check_entropy_feature(&preamble, &header)?;
     check_placement(&header, offset)?;
     Ok((preamble, header))
 }
@@ -394,6 +540,32 @@ fn check_minor_version(preamble: &Preamble, header: &Header) -> Result<(), Error
             Some(v) => format!("'{KEY_SPEC_MINOR}' of type {}, not u16", v.value_type()),
         },
     })
+}
+
+/// Whether a tensor's parameters mark its payload as entropy-coded (whatever the transform).
+pub fn is_entropy_coded(t: &TensorInfo) -> bool {
+    lookup(&t.codec_params, entropy::PARAM_KEY).is_some()
+}
+
+/// Feature bit 0 is set exactly when some tensor is entropy-coded (SPEC.md §6.3): the bit
+/// stops readers that predate the transform, and the per-tensor marker inside the
+/// checksummed header catches a cleared bit, so neither can be damaged unnoticed.
+fn check_entropy_feature(preamble: &Preamble, header: &Header) -> Result<(), ErrorKind> {
+    let bit = preamble.required_features & entropy::FEATURE_ENTROPY != 0;
+    let coded = header.tensors.iter().find(|t| is_entropy_coded(t));
+    match (bit, coded) {
+        (true, None) => Err(ErrorKind::EntropyFeatureMismatch {
+            detail: "is set, but no tensor is entropy-coded".into(),
+        }),
+        (false, Some(t)) => Err(ErrorKind::EntropyFeatureMismatch {
+            detail: format!(
+                "is clear, but tensor {:?} carries '{}'",
+                t.name,
+                entropy::PARAM_KEY
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Payloads lie in table order, each at the first multiple of 64 after the previous one

@@ -290,11 +290,19 @@ fn every_single_bit_flip_is_detected() {
 
 #[test]
 fn unknown_required_feature_is_refused() {
+    // Bit 0 (entropy-coded payloads, 1.1) is known; bit 1 is not.
+    let mut b = valid_bytes();
+    b[12] = 2;
+    assert!(matches!(
+        open_err(b),
+        ErrorKind::UnknownRequiredFeatures { bits: 2 }
+    ));
+    // Bit 0 in a file with no entropy-coded tensor is refused too (SPEC.md §6.3).
     let mut b = valid_bytes();
     b[12] = 1;
     assert!(matches!(
         open_err(b),
-        ErrorKind::UnknownRequiredFeatures { bits: 1 }
+        ErrorKind::EntropyFeatureMismatch { .. }
     ));
 }
 

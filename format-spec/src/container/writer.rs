@@ -45,6 +45,8 @@ pub struct Writer {
     header: Header,
     names: HashSet<String>,
     allow_unknown_codecs: bool,
+    /// Whether some tensor was written entropy-coded (sets feature bit 0, SPEC.md §6.3).
+    entropy_used: bool,
 }
 
 /// Output buffer size: large enough that payload writes are few big syscalls.
@@ -70,6 +72,7 @@ impl Writer {
             header: Header::default(),
             names: HashSet::new(),
             allow_unknown_codecs: false,
+            entropy_used: false,
         };
         // Placeholder preamble; the real one is written by `finish`.
         w.write_all(&[0u8; PREAMBLE_LEN as usize])?;
@@ -89,8 +92,68 @@ impl Writer {
         sink.finish().map(drop)
     }
 
+    /// Write one tensor whose decoded payload is in memory, entropy-coded with zstd at
+    /// `level` where that pays (stored at most 97% of decoded, SPEC.md §6.3), otherwise
+    /// plain. Returns whether it was coded. The decision and the bytes depend only on the
+    /// payload, the level and the zstd library, never on threads.
+    pub fn add_tensor_entropy(
+        &mut self,
+        mut desc: TensorDesc,
+        payload: &[u8],
+        level: i32,
+    ) -> Result<bool, Error> {
+        use super::entropy;
+        desc.codec_params.retain(|(k, _)| k != entropy::PARAM_KEY);
+        let geometry = codec::find(&desc.codec).and_then(|c| {
+            let (rows, row_len) = codec::rows_of(&desc.shape)?;
+            let row_bytes = c.row_bytes(row_len).ok()?;
+            (rows.checked_mul(row_bytes)? == payload.len() as u64).then_some((rows, row_bytes))
+        });
+        let Some((rows, row_bytes)) = geometry else {
+            // Unknown codec or wrong length: the plain path reports it.
+            return self.add_tensor(desc, payload).map(|()| false);
+        };
+        let coded = entropy::encode(payload, entropy::Chunking::new(rows, row_bytes), level)
+            .map_err(|e| {
+                self.err(ErrorKind::Io {
+                    op: "zstd-compress a payload",
+                    source: e,
+                })
+            })?;
+        if !entropy::pays(coded.len() as u64, payload.len() as u64) {
+            return self.add_tensor(desc, payload).map(|()| false);
+        }
+        desc.codec_params.push((
+            entropy::PARAM_KEY.into(),
+            crate::value::Value::string(entropy::ZSTD),
+        ));
+        let mut sink = self.begin_tensor_unchecked(desc)?;
+        sink.expected_len = None;
+        sink.write(&coded)?;
+        sink.finish()?;
+        self.entropy_used = true;
+        Ok(true)
+    }
+
     /// Start a tensor whose payload will be streamed through the returned sink.
     pub fn begin_tensor(&mut self, desc: TensorDesc) -> Result<TensorSink<'_>, Error> {
+        // Only `add_tensor_entropy` writes coded bytes; a desc carrying the marker from
+        // elsewhere (say, copied from a coded source) would mislabel plain bytes.
+        if desc
+            .codec_params
+            .iter()
+            .any(|(k, _)| k == super::entropy::PARAM_KEY)
+        {
+            return Err(self.err(ErrorKind::Usage(format!(
+                "tensor {:?}: '{}' is set by the writer's entropy stage, not by callers",
+                desc.name,
+                super::entropy::PARAM_KEY
+            ))));
+        }
+        self.begin_tensor_unchecked(desc)
+    }
+
+    fn begin_tensor_unchecked(&mut self, desc: TensorDesc) -> Result<TensorSink<'_>, Error> {
         self.check_desc(&desc)?;
         let start = align_up(self.pos).expect("file offsets stay far below u64::MAX");
         self.pad_to(start)?;
@@ -123,9 +186,18 @@ impl Writer {
         let mut metadata = metadata;
         // The reader's rule for the version bytes no checksum covers (SPEC.md §3.2).
         metadata.retain(|(k, _)| k != KEY_SPEC_MINOR);
-        #[allow(clippy::absurd_extreme_comparisons)]
-        if SPEC_MINOR > 0 {
-            metadata.push((KEY_SPEC_MINOR.into(), crate::value::Value::U16(SPEC_MINOR)));
+        // A file is marked with the lowest minor version whose features it uses, so files
+        // without entropy-coded tensors stay readable by 1.0 readers.
+        let (minor, required_features) = if self.entropy_used {
+            (
+                super::entropy::ENTROPY_MINOR,
+                super::entropy::FEATURE_ENTROPY,
+            )
+        } else {
+            (SPEC_MINOR, 0)
+        };
+        if minor > 0 {
+            metadata.push((KEY_SPEC_MINOR.into(), crate::value::Value::U16(minor)));
         }
         self.header.metadata = metadata;
         let header_offset = align_up(self.pos).expect("file offsets stay far below u64::MAX");
@@ -141,8 +213,8 @@ impl Writer {
         let header_sha256: [u8; 32] = Sha256::digest(&header).into();
         let preamble = Preamble {
             major: SPEC_MAJOR,
-            minor: SPEC_MINOR,
-            required_features: 0,
+            minor,
+            required_features,
             header_offset,
             header_len: header.len() as u64,
             header_sha256,

@@ -388,7 +388,8 @@ impl hct_file {
     }
 
     fn verify(&self, t: &TensorInfo) -> Result<(), Failure> {
-        let payload = self.file.payload(t).map_err(format_failure)?;
+        // The checksum covers the stored bytes, entropy-coded or not (SPEC.md §6.3).
+        let payload = self.file.stored_payload(t).map_err(format_failure)?;
         let actual: [u8; 32] = Sha256::digest(payload).into();
         if actual == t.sha256 {
             return Ok(());
@@ -406,6 +407,13 @@ impl hct_file {
     /// The decoder of a tensor, once its payload length is checked against codec and shape.
     fn decoder(&self, t: &TensorInfo, record: &TensorRecord) -> Result<RowDecoder, Failure> {
         let err = |kind| format_failure(FormatError::new(self.file.path(), kind));
+        // An entropy-coded payload is not codec bytes (SPEC.md §6.3); libhct decodes from
+        // the mapping only, so it refuses such a tensor (HCT_ERR_UNSUPPORTED).
+        if hct_format::container::is_entropy_coded(t) {
+            return Err(err(ErrorKind::EntropyCoded {
+                tensor: t.name.clone(),
+            }));
+        }
         let row_len = usize::try_from(record.row_len).map_err(|_| {
             Failure::invalid_argument(format!(
                 "tensor {:?}: rows of {} elements are too long for this machine",
