@@ -15,6 +15,8 @@ mod convert;
 mod exit;
 #[path = "../../converter/src/hf_export.rs"]
 mod hf_export;
+#[path = "../../converter/src/hf_export_spm.rs"]
+mod hf_export_spm;
 #[path = "../../converter/src/llama_gguf/mod.rs"]
 mod llama_gguf;
 #[path = "../../converter/src/output.rs"]
