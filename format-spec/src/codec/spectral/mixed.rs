@@ -9,7 +9,7 @@
 use half::f16;
 
 use super::basis::{BASIS, N};
-use super::{forward, select, TILE_HEADER_BYTES};
+use super::{encode_tiles, forward, params, select, TILE_HEADER_BYTES};
 use crate::codec::{check_len, BlockLayout, Codec, CodecError};
 
 /// Bytes of one tile keeping `kept` coefficients, `high` of them in binary16: bitmap and
@@ -295,14 +295,9 @@ impl Codec for MixedSpectralCodec {
 
     fn encode_row(&self, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
         check_len(self.id, self.row_bytes(src.len() as u64)?, dst.len())?;
-        let tb = self.tile_bytes();
-        for (t, (x, out)) in src.chunks(N).zip(dst.chunks_exact_mut(tb)).enumerate() {
-            encode_tile(x, self.kept, self.high, out).map_err(|why| CodecError::OutOfRange {
-                codec: self.id,
-                detail: format!("tile {t} (row elements {} ..): {why}", t * N),
-            })?;
-        }
-        Ok(())
+        encode_tiles(self.id, src, dst, self.tile_bytes(), |x, out| {
+            encode_tile(x, self.kept, self.high, out)
+        })
     }
 
     fn can_encode(&self) -> bool {
@@ -311,21 +306,7 @@ impl Codec for MixedSpectralCodec {
 
     /// SPEC.md §7.6.6: as `hct_v3`'s, plus `hct.fp16_per_tile`.
     fn encoder_params(&self) -> Vec<(String, crate::Value)> {
-        vec![
-            (
-                "hct.retention".into(),
-                crate::Value::F32(self.percent as f32 / 100.0),
-            ),
-            (
-                "hct.kept_per_tile".into(),
-                crate::Value::U32(self.kept as u32),
-            ),
-            (
-                "hct.fp16_per_tile".into(),
-                crate::Value::U32(self.high as u32),
-            ),
-            ("hct.tile".into(), crate::Value::string("1x64")),
-        ]
+        params(self.percent, self.kept, Some(self.high))
     }
 }
 

@@ -289,14 +289,9 @@ impl Codec for SpectralCodec {
 
     fn encode_row(&self, src: &[f32], dst: &mut [u8]) -> Result<(), CodecError> {
         check_len(self.id, self.row_bytes(src.len() as u64)?, dst.len())?;
-        let tb = tile_bytes(self.kept);
-        for (t, (x, out)) in src.chunks(N).zip(dst.chunks_exact_mut(tb)).enumerate() {
-            encode_tile(x, self.kept, out).map_err(|why| CodecError::OutOfRange {
-                codec: self.id,
-                detail: format!("tile {t} (row elements {} ..): {why}", t * N),
-            })?;
-        }
-        Ok(())
+        encode_tiles(self.id, src, dst, tile_bytes(self.kept), |x, out| {
+            encode_tile(x, self.kept, out)
+        })
     }
 
     fn can_encode(&self) -> bool {
@@ -305,18 +300,50 @@ impl Codec for SpectralCodec {
 
     /// SPEC.md §7.6: `hct.retention`, `hct.kept_per_tile`, `hct.tile`.
     fn encoder_params(&self) -> Vec<(String, crate::Value)> {
-        vec![
-            (
-                "hct.retention".into(),
-                crate::Value::F32(self.percent as f32 / 100.0),
-            ),
-            (
-                "hct.kept_per_tile".into(),
-                crate::Value::U32(self.kept as u32),
-            ),
-            ("hct.tile".into(), crate::Value::string("1x64")),
-        ]
+        params(self.percent, self.kept, None)
     }
+}
+
+/// Encode a row tile by tile (both spectral families); a tile's error is given its place.
+pub(crate) fn encode_tiles(
+    id: &'static str,
+    src: &[f32],
+    dst: &mut [u8],
+    tile_bytes: usize,
+    encode: impl Fn(&[f32], &mut [u8]) -> Result<(), String>,
+) -> Result<(), CodecError> {
+    for (t, (x, out)) in src
+        .chunks(N)
+        .zip(dst.chunks_exact_mut(tile_bytes))
+        .enumerate()
+    {
+        encode(x, out).map_err(|why| CodecError::OutOfRange {
+            codec: id,
+            detail: format!("tile {t} (row elements {} ..): {why}", t * N),
+        })?;
+    }
+    Ok(())
+}
+
+/// The informative parameters of a spectral id (SPEC.md §7.6; §7.6.6 adds
+/// `hct.fp16_per_tile`), in the order writers record them.
+pub(crate) fn params(
+    percent: u32,
+    kept: usize,
+    fp16_per_tile: Option<usize>,
+) -> Vec<(String, crate::Value)> {
+    let mut p = vec![
+        (
+            "hct.retention".into(),
+            crate::Value::F32(percent as f32 / 100.0),
+        ),
+        ("hct.kept_per_tile".into(), crate::Value::U32(kept as u32)),
+    ];
+    if let Some(h) = fp16_per_tile {
+        p.push(("hct.fp16_per_tile".into(), crate::Value::U32(h as u32)));
+    }
+    p.push(("hct.tile".into(), crate::Value::string("1x64")));
+    p
 }
 
 #[cfg(test)]
