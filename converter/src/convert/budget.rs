@@ -70,7 +70,7 @@ impl Menu {
 }
 
 /// Rows sampled per matrix for the error estimate (evenly spaced, first row included).
-const SAMPLE_ROWS: u64 = 64;
+pub(super) const SAMPLE_ROWS: u64 = 64;
 
 /// What the budget must respect.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -130,7 +130,7 @@ pub struct Allocation {
     pub decisions: Vec<(String, Decision)>,
 }
 
-fn role_of(name: &str, has_output: bool) -> Role {
+pub(super) fn role_of(name: &str, has_output: bool) -> Role {
     let n = name.to_ascii_lowercase();
     if n == "output.weight" || n.ends_with("lm_head.weight") {
         Role::Output
@@ -150,6 +150,16 @@ fn role_of(name: &str, has_output: bool) -> Role {
     } else {
         Role::Other
     }
+}
+
+/// Whether the token embedding is only an embedding: false for a decoder LM without an
+/// output matrix (tied: its final norm feeds the embedding), true otherwise, including
+/// encoders like BERT, which have neither an output matrix nor a final norm.
+pub(super) fn has_output_matrix(tensors: &[SrcTensor<'_>]) -> bool {
+    tensors
+        .iter()
+        .any(|t| matches!(role_of(&t.name, true), Role::Output))
+        || !tensors.iter().any(|t| is_final_norm(&t.name))
 }
 
 /// The norm before a decoder LM's output projection, in GGUF and Hugging Face naming.
@@ -180,10 +190,7 @@ pub fn allocate(
 ) -> Result<Allocation> {
     // A decoder LM without an output matrix multiplies by its token embedding instead
     // (tied); an encoder like BERT has neither an output matrix nor a final norm.
-    let has_output = tensors
-        .iter()
-        .any(|t| matches!(role_of(&t.name, true), Role::Output))
-        || !tensors.iter().any(|t| is_final_norm(&t.name));
+    let has_output = has_output_matrix(tensors);
     let elements: u64 = tensors
         .iter()
         .map(|t| t.shape.iter().product::<u64>())

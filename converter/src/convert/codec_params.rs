@@ -46,7 +46,7 @@ fn hct_v3(pairs: &[(&str, &str)]) -> Result<String, String> {
             }
             _ => {
                 return Err(format!(
-                    "codec hct_v3 has no parameter {k:?} (it takes retention)"
+                    "codec hct_v3 has no parameter {k:?} (it takes retention, target_cos or policy=role)"
                 ))
             }
         }

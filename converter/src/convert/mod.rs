@@ -6,6 +6,7 @@ mod imatrix;
 mod plan;
 mod quality;
 pub mod source;
+mod spectral_policy;
 mod to_gguf;
 mod to_hct;
 pub mod to_safetensors;
@@ -61,6 +62,9 @@ pub struct Args {
     codec: Option<String>,
     /// A parameter of a codec family named by --codec (repeatable), e.g. `--codec hct_v3
     /// --codec-param retention=0.9` selects hct_v3_r90 (retention 0.25, 0.5, 0.7, 0.9, 0.98).
+    /// Per-matrix retention: `target_cos=0.99` takes the smallest whose cosine on 64 sampled
+    /// rows reaches the target (token embedding and output at 0.98); `policy=role` takes it
+    /// from the tensor's role (SPEC.md §7.6.7, §7.6.8). The choice is in --json.
     #[arg(long, value_name = "KEY=VALUE", requires = "codec")]
     codec_param: Vec<String>,
     /// Keep tensors matching PATTERN at source precision (repeatable), e.g. '*embd*'.
@@ -186,9 +190,16 @@ pub fn run(a: Args) -> Result<()> {
     if profile.is_some() {
         budget_target = Some(budget::Target::MaxFileBytes(0));
     }
-    let mut plan = match budget_target {
-        Some(_) => plan::Plan::for_budget(&a.keep, &a.codec_for),
-        None => plan::Plan::new(
+    let spectral_policy =
+        spectral_policy::from_args(a.codec.as_deref(), &a.codec_param).map_err(exit::usage)?;
+    if spectral_policy.is_some() && a.fallback_codec.is_some() {
+        return Err(exit::usage(
+            "--fallback-codec does not apply to hct_v3 policies: hct_v3 stores rows of any length",
+        ));
+    }
+    let mut plan = match (budget_target, spectral_policy) {
+        (Some(_), _) | (None, Some(_)) => plan::Plan::for_budget(&a.keep, &a.codec_for),
+        (None, None) => plan::Plan::new(
             codec_params::resolve(a.codec.clone(), &a.codec_param).map_err(exit::usage)?,
             &a.keep,
             &a.codec_for,
@@ -282,6 +293,20 @@ pub fn run(a: Args) -> Result<()> {
         }
         None => None,
     };
+    // A retention per weight matrix (hct_v3 policies): chosen before any output, recorded in
+    // each tensor's codec parameters.
+    let policy_choices = match spectral_policy {
+        Some(p) => {
+            let choices = spectral_policy::choose(&src.tensors(), &plan, p)?;
+            for d in &choices.tensors {
+                plan.decided.insert(d.name.clone(), d.codec.to_string());
+                plan.provenance
+                    .insert(d.name.clone(), choices.provenance(d));
+            }
+            Some(choices)
+        }
+        None => None,
+    };
     let total = src.total_bytes();
     let progress = progress_bar(total);
     let reports = match to {
@@ -325,6 +350,7 @@ pub fn run(a: Args) -> Result<()> {
         secs,
         allocation.as_ref(),
         fit.as_ref(),
+        policy_choices.as_ref(),
     )
 }
 
@@ -418,6 +444,7 @@ fn summarize(
     secs: f64,
     budget: Option<&budget::Allocation>,
     fit: Option<&crate::profiles::Fit>,
+    policy: Option<&spectral_policy::Choices>,
 ) -> Result<()> {
     if let Some(budget::Target::MaxFileBytes(max)) = budget.map(|b| b.target) {
         let size = std::fs::metadata(&a.output)?.len();
@@ -471,6 +498,7 @@ fn summarize(
                     "estimates": d.estimates,
                 })).collect::<Vec<_>>(),
             })),
+            "spectral_policy": policy,
         }));
         return Ok(());
     }
@@ -503,6 +531,36 @@ fn summarize(
             f.geometry.head_dim_v,
             f.weights_budget_bytes
         );
+    }
+    if let Some(p) = policy {
+        println!(
+            "hct_v3 policy {} ({} sampled rows per matrix):",
+            p.policy.describe(),
+            p.sampled_rows_per_matrix
+        );
+        for d in &p.tensors {
+            let trials: Vec<String> = d
+                .trials
+                .iter()
+                .map(|t| format!("{} {:.6}", t.codec, t.cosine))
+                .collect();
+            println!(
+                "  {:40} {:?} → {}{}{}",
+                d.name,
+                d.role,
+                d.codec,
+                if trials.is_empty() {
+                    String::new()
+                } else {
+                    format!("   [{}]", trials.join(", "))
+                },
+                if d.target_missed {
+                    "  (no retention reached the target)"
+                } else {
+                    ""
+                }
+            );
+        }
     }
     if let Some(b) = budget {
         println!("size budget: {:?}; error estimate Σ normalized squared error (sampled rows) per codec:", b.target);

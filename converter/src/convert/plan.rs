@@ -25,6 +25,9 @@ pub struct Plan {
     /// `--fallback-codec`: the codec for weight matrices whose rows `codec` cannot store
     /// (ternary codecs need rows of whole 256-element blocks).
     pub fallback: Option<String>,
+    /// Extra codec parameters by exact tensor name, recording why a policy chose the codec
+    /// (`hct.policy`, …); written after the codec's own parameters.
+    pub provenance: HashMap<String, hct_format::value::Metadata>,
 }
 
 impl Plan {

@@ -86,7 +86,7 @@ pub fn write_hct(
             cancel: &cancel,
         };
         let r = write_tensors(
-            src, &tensors, &steps, &mut w, &mut queue, scope, entropy, progress,
+            src, &tensors, &steps, plan, &mut w, &mut queue, scope, entropy, progress,
         );
         if r.is_err() {
             cancel.store(true, Ordering::Relaxed);
@@ -216,6 +216,7 @@ fn write_tensors<'a, 'scope>(
     src: &Source,
     tensors: &[SrcTensor<'_>],
     steps: &'a [Step<'a>],
+    plan: &Plan,
     w: &mut Writer,
     queue: &mut ChunkQueue<'a>,
     scope: &rayon::Scope<'scope>,
@@ -234,6 +235,9 @@ where
                 Value::string(concat!("hct ", env!("CARGO_PKG_VERSION"))),
             )];
             p.extend(hct_format::codec::find(target).map_or_else(Vec::new, |c| c.encoder_params()));
+            if let Some(extra) = plan.provenance.get(&t.name) {
+                p.extend(extra.iter().cloned());
+            }
             // Provenance: which importance matrix weighted this tensor's encoder.
             if let Some(note) = &step.imatrix_note {
                 p.push(("hct.imatrix".to_string(), Value::string(note.clone())));
