@@ -9,12 +9,10 @@ every coded tensor decoded to F32, run by stock llama.cpp; llama.cpp's rows from
 divergence, top-1 agreement) and all-MiniLM-L6-v2 (mean embedding cosine).
 
 Rows: hct_v3 at retention 0.25, 0.5, 0.7, 0.9, 0.98; the mixed-precision ids hct_v3m_r70_h4_v1 and
-hct_v3m_r90_h4_v1 (SPEC.md §7.6.6); two encoder policies producing hct_v3
-tensors (their choice is made here, in this script, from the uniform rows' per-tensor
-cosines and tensor names; the converter receives it as --codec-for patterns):
-  - importance by role: attn_v and attn_output at r98, attn_q and attn_k at r90, the MLP at r70;
-  - adaptive: each tensor gets the smallest retention whose measured tensor cosine reaches
-    0.99 (r98 when none does), with a floor of r90 for any embedding or output matrix coded;
+hct_v3m_r90_h4_v1 (SPEC.md §7.6.6); the converter's two encoder policies producing hct_v3
+tensors, chosen per tensor by `hct convert` itself (SPEC.md §7.6.7, §7.6.8):
+  - `--codec hct_v3 --codec-param policy=role` (row "hct_v3 policy=role");
+  - `--codec hct_v3 --codec-param target_cos=0.99` (row "hct_v3 target_cos=0.99");
 int4_g32_fp16_v1; llama.cpp Q4_0, Q4_K_M, Q3_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
 Writes compat-tests/results/spectral.{json,md,png}.
 
@@ -40,14 +38,9 @@ MIXED = ["hct_v3m_r70_h4_v1", "hct_v3m_r90_h4_v1"]
 INT4 = ["int4_g32_fp16_v1"]
 LLAMA_SMOL = ["Q4_0", "Q4_K_M", "Q3_K_M"]
 LLAMA_MINILM = ["Q4_0", "Q5_0", "Q8_0"]
-# Whole names (`.weight`): a --codec-for pattern overrides the vector rule, and BERT's
-# `attn_output_norm` vectors must keep source precision.
-IMPORTANCE = ["--codec-for", "*.attn_v.weight=hct_v3_r98", "--codec-for", "*.attn_output.weight=hct_v3_r98",
-              "--codec-for", "*.attn_q.weight=hct_v3_r90", "--codec-for", "*.attn_k.weight=hct_v3_r90",
-              "--codec", "hct_v3_r70"]
-TARGET_COSINE = 0.99
-FLOOR = "hct_v3_r90"
-
+# The converter's per-tensor retention policies (SPEC.md §7.6.7, §7.6.8): row label → arguments.
+POLICIES = [("hct_v3 policy=role", ["--codec", "hct_v3", "--codec-param", "policy=role"]),
+            ("hct_v3 target_cos=0.99", ["--codec", "hct_v3", "--codec-param", "target_cos=0.99"])]
 
 def encode(base, label, args, work, check_threads):
     """Like run.py's encode, with arbitrary codec arguments; returns (gguf, row, summary)."""
@@ -80,18 +73,6 @@ def encode(base, label, args, work, check_threads):
     return gguf, row, summary
 
 
-def adaptive_args(per_tensor):
-    """per_tensor: {codec: {tensor: cosine}} from the uniform rows. The policy in the docstring."""
-    args = []
-    names = sorted(next(iter(per_tensor.values())))
-    for name in names:
-        pick = next((c for c in RETENTIONS if per_tensor[c][name] >= TARGET_COSINE), RETENTIONS[-1])
-        if ("embd" in name or name.startswith("output")) and RETENTIONS.index(pick) < RETENTIONS.index(FLOOR):
-            pick = FLOOR
-        args += ["--codec-for", f"{name}={pick}"]
-    return args
-
-
 def model_rows(base, measure, work, llama, check_threads, log, wanted=None):
     """Rows in order of importance (a run cut short keeps the ones that matter most); with
     `wanted`, only the rows of those names."""
@@ -109,9 +90,12 @@ def model_rows(base, measure, work, llama, check_threads, log, wanted=None):
     def policy(label, args):
         if not want(label):
             return
-        gguf, row, _ = encode(base, label.replace(" ", "_").replace("(", "").replace(")", "").replace(",", ""),
-                              args, work, False)
+        gguf, row, summary = encode(base, label.replace(" ", "_").replace("=", "_"), args, work, check_threads)
         row["codec"] = label
+        missed = [t["name"] for t in (summary.get("spectral_policy") or {}).get("tensors", [])
+                  if t.get("target_missed")]
+        if missed:
+            row["target_missed"] = missed
         row.update(measure(gguf)); gguf.unlink(); rows.append(row); log(row)
 
     def int4(c):
@@ -137,9 +121,8 @@ def model_rows(base, measure, work, llama, check_threads, log, wanted=None):
         llama_type(t)
     for label in MIXED:
         uniform(label)
-    policy("hct_v3 importance by role", IMPORTANCE)
-    if all(c in per_tensor for c in RETENTIONS):
-        policy(f"hct_v3 adaptive (cosine {TARGET_COSINE}, floor r90)", adaptive_args(per_tensor))
+    for label, args in POLICIES:
+        policy(label, args)
     return rows
 
 
@@ -208,14 +191,18 @@ def render(res):
          "HCT rows: the F32 base → HCT (`token_embd` as ggml_q8_0; added embeddings kept) → GGUF with every coded "
          "tensor decoded to F32, run by stock llama.cpp (`compat-tests/quality/run.py`'s pipeline). Bits per weight: "
          "HCT file bytes × 8 / all elements; llama.cpp rows: GGUF tensor bytes × 8 / all elements. Mean tensor cosine: "
-         "over the hct_v3/int4-coded matrices (not `token_embd`). Policies: see the script's docstring; their choice is "
-         "made by the script and passed as `--codec-for` patterns.", "",
+         "over the hct_v3/int4-coded matrices (not `token_embd`). Rows `hct_v3 policy=role` and `hct_v3 target_cos=…`: "
+         "the converter's per-tensor policies (SPEC.md §7.6.7, §7.6.8), notes give the retentions chosen; MiniLM rows "
+         "marked \"script-side policy\" are from an earlier version of this script that chose retentions itself and "
+         "passed them as `--codec-for` patterns.", "",
          "## SmolLM2-135M-Instruct, dithered F32 base", "",
          "| row | bits/weight | mean tensor cosine | min | perplexity | mean KLD | top-1 | encode Melem/s | notes |",
          "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in res["smollm2"]:
         cos = f"{r['mean_tensor_cosine']:.4f} | {r['min_tensor_cosine']:.4f}" if "mean_tensor_cosine" in r else " | "
         notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items())) if "policy" in r["codec"] or " " in r["codec"] and r["kind"] == "hct" else ""
+        if r.get("target_missed"):
+            notes = (notes + "; " if notes else "") + f"{len(r['target_missed'])} tensors missed the target (took r98)"
         if r.get("threads_1_and_2_identical"):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
         if r.get("run"):
@@ -232,6 +219,8 @@ def render(res):
     for r in res["minilm"]:
         cos = f"{r['mean_tensor_cosine']:.4f} | {r['min_tensor_cosine']:.4f}" if "mean_tensor_cosine" in r else " | "
         notes = ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items())) if " " in r["codec"] and r["kind"] == "hct" else ""
+        if r.get("target_missed"):
+            notes = (notes + "; " if notes else "") + f"{len(r['target_missed'])} tensors missed the target (took r98)"
         if r.get("threads_1_and_2_identical"):
             notes = (notes + "; " if notes else "") + "1 = 2 threads"
         if r.get("note"):
