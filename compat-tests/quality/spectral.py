@@ -17,12 +17,13 @@ int4_g32_fp16_v1; llama.cpp Q4_0, Q4_K_M, Q3_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
 Writes compat-tests/results/spectral.{json,md,png}.
 
   compat-tests/quality/spectral.sh
-  compat-tests/quality/spectral.sh --rows hct_v3m_r70_h4_v1 hct_v3m_r90_h4_v1   # just these rows,
+  compat-tests/quality/spectral.sh --rows 'hct_v3 policy=role' 'hct_v3 target_cos=0.99'   # just these rows,
       merged into the existing results (replacing rows of the same name); the file says which
       rows came from which run
 """
 import importlib.util
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -176,6 +177,27 @@ def claims(res):
                             if bpw(mr) > bpw(int4) else ("beats int4" if beats_int4 else "worse than int4"))
                          + ": " + ("no gain on the size/quality curve" if not beats_int4 or bpw(mr) > bpw(int4) + 0.5
                                    else "a gain")))) 
+    counts = lambda r: ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items()))
+    role, adaptive = smol.get("hct_v3 policy=role"), smol.get("hct_v3 target_cos=0.99")
+    if role and r90 and r70:
+        out.append(("(section 4) importance-guided retention: embeddings near full precision, attention V/O high, "
+                    "Q/K medium, MLP low (our table, SPEC.md §7.6.8: attn_v and ffn_down r90, the rest r70)",
+                    f"policy=role {bpw(role):.2f} bpw KLD {role['kld_mean']:.3f} ({counts(role)}) vs hct_v3_r70 "
+                    f"{bpw(r70):.2f} bpw KLD {r70['kld_mean']:.3f} and hct_v3_r90 {bpw(r90):.2f} bpw KLD {r90['kld_mean']:.3f}",
+                    ("between the two uniform rows in size and KLD" if bpw(r70) <= bpw(role) <= bpw(r90)
+                     and r90["kld_mean"] <= role["kld_mean"] <= r70["kld_mean"] else "see the numbers")
+                    + (f"; int4_g32_fp16_v1 {bpw(int4):.2f} bpw KLD {int4['kld_mean']:.3f} stays ahead"
+                       if int4 and int4["kld_mean"] < role["kld_mean"] else "")))
+    if adaptive and r90:
+        same = adaptive.get("codec_counts", {}).keys() == {"hct_v3_r90"}
+        out.append(("(section 4) adaptive retention from a per-tensor knee; it crushed embeddings, so a policy "
+                    "needs floors (ours: target_cos, SPEC.md §7.6.7, embedding and output held at r98)",
+                    f"target_cos=0.99 {bpw(adaptive):.2f} bpw KLD {adaptive['kld_mean']:.3f} ({counts(adaptive)}) vs "
+                    f"hct_v3_r90 {bpw(r90):.2f} bpw KLD {r90['kld_mean']:.3f}",
+                    ("no knee to find: every matrix's cosine steps alike (noise-like spectra), so the policy picks one "
+                     "retention for all and equals the uniform row" if same else
+                     "per-tensor choices differ; see the KLD against the uniform rows")
+                    + "; the embedding floor is not exercised here (token_embd is ggml_q8_0 in every row)"))
     out.append(("kept positions must be stored compactly and counted",
                 "bitmap: 1 bit per weight, counted in every bpw here (22% of r90's 4.875 bpw)", "done"))
     return out
@@ -233,7 +255,8 @@ def render(res):
           "| claim | measured | verdict |", "|---|---|---|"]
     for c, m, v in claims(res):
         L.append(f"| {c} | {m} | {v} |")
-    L += ["", "Energy compaction behind the idea: `compat-tests/results/spectral-energy.md`.", ""]
+    L += ["", "Energy compaction behind the idea: `compat-tests/results/spectral-energy.md`. Low-rank (SVD) "
+          "alternative for attention projections, an exact upper bound: `compat-tests/results/lowrank-energy.md`.", ""]
     return "\n".join(L)
 
 
@@ -288,7 +311,7 @@ def main():
     if a.only or a.rows:
         res = json.loads(out.with_suffix(".json").read_text())
         command = "compat-tests/quality/spectral.sh" + (f" --only {a.only}" if a.only else "") + \
-            (" --rows " + " ".join(a.rows) if a.rows else "")
+            (" --rows " + " ".join(shlex.quote(r) for r in a.rows) if a.rows else "")
         res.setdefault("partial_runs", []).append(
             {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
 
