@@ -40,6 +40,7 @@ bash ggml-kernels/ci-aarch64.sh
 if [ -f compat-tests/ci.sh ]; then
   say "conversions judged by the peers (gguf-py, safetensors, llama-perplexity)"
   bash compat-tests/convert/run.sh
+  bash compat-tests/convert/hct_v3_policy.sh  # hct_v3 retention policies on MiniLM (about 30 s)
   bash compat-tests/hf/ci_sp.sh  # Gemma 2/3, Llama 2 SentencePiece checkpoints vs convert_hf_to_gguf.py
   bash compat-tests/hf/to_hf_vs_llama.sh  # SmolLM2 and Llama 2 GGUF -> --to hf: transformers vs llama.cpp's logits
   say "golden vectors reproduced by independent numpy implementations of SPEC.md"
