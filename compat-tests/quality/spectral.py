@@ -12,7 +12,7 @@ Rows: hct_v3 at retention 0.25, 0.5, 0.7, 0.9, 0.98; the mixed-precision ids hct
 hct_v3m_r90_h4_v1 (SPEC.md §7.6.6); the converter's two encoder policies producing hct_v3
 tensors, chosen per tensor by `hct convert` itself (SPEC.md §7.6.7, §7.6.8):
   - `--codec hct_v3 --codec-param policy=role` (row "hct_v3 policy=role");
-  - `--codec hct_v3 --codec-param target_cos=0.99` (row "hct_v3 target_cos=0.99");
+  - `--codec hct_v3 --codec-param target_cos=0.99` and `target_cos=0.9942` (rows "hct_v3 target_cos=…");
 int4_g32_fp16_v1; llama.cpp Q4_0, Q4_K_M, Q3_K_M (MiniLM: Q4_0, Q5_0, Q8_0).
 Writes compat-tests/results/spectral.{json,md,png}.
 
@@ -41,7 +41,9 @@ LLAMA_SMOL = ["Q4_0", "Q4_K_M", "Q3_K_M"]
 LLAMA_MINILM = ["Q4_0", "Q5_0", "Q8_0"]
 # The converter's per-tensor retention policies (SPEC.md §7.6.7, §7.6.8): row label → arguments.
 POLICIES = [("hct_v3 policy=role", ["--codec", "hct_v3", "--codec-param", "policy=role"]),
-            ("hct_v3 target_cos=0.99", ["--codec", "hct_v3", "--codec-param", "target_cos=0.99"])]
+            ("hct_v3 target_cos=0.99", ["--codec", "hct_v3", "--codec-param", "target_cos=0.99"]),
+            # Between the cosines r90 and r98 reach (both about 0.9943): a target that splits.
+            ("hct_v3 target_cos=0.9942", ["--codec", "hct_v3", "--codec-param", "target_cos=0.9942"])]
 
 def encode(base, label, args, work, check_threads):
     """Like run.py's encode, with arbitrary codec arguments; returns (gguf, row, summary)."""
