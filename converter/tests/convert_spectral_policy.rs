@@ -150,7 +150,7 @@ fn target_cosine_picks_per_matrix_holds_the_embedding_and_is_recorded() {
     let Some(Value::F64(c)) = param(&f, q0, "hct.sampled_cosine") else {
         panic!("no sampled cosine");
     };
-    assert!(c >= 0.98 && c <= 1.0, "{c}");
+    assert!((0.98..=1.0).contains(&c), "{c}");
     assert_eq!(
         param(&f, "model.embed_tokens.weight", "hct.role")
             .and_then(|v| v.as_str().map(String::from)),

@@ -436,6 +436,7 @@ fn progress_bar(total: u64) -> ProgressBar {
     pb
 }
 
+#[allow(clippy::too_many_arguments)]
 fn summarize(
     a: &Args,
     from: Format,
