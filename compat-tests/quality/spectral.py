@@ -181,6 +181,7 @@ def claims(res):
                                    else "a gain")))) 
     counts = lambda r: ", ".join(f"{k}×{v}" for k, v in sorted(r.get("codec_counts", {}).items()))
     role, adaptive = smol.get("hct_v3 policy=role"), smol.get("hct_v3 target_cos=0.99")
+    split = smol.get("hct_v3 target_cos=0.9942")
     if role and r90 and r70:
         out.append(("(section 4) importance-guided retention: embeddings near full precision, attention V/O high, "
                     "Q/K medium, MLP low (our table, SPEC.md §7.6.8: attn_v and ffn_down r90, the rest r70)",
@@ -199,6 +200,10 @@ def claims(res):
                     ("no knee to find: every matrix's cosine steps alike (noise-like spectra), so the policy picks one "
                      "retention for all and equals the uniform row" if same else
                      "per-tensor choices differ; see the KLD against the uniform rows")
+                    + (f"; target_cos=0.9942 (between r90's and r98's cosines) splits them ({counts(split)}) at "
+                       f"{bpw(split):.2f} bpw, KLD {split['kld_mean']:.3f}: "
+                       + ("no better than uniform r90" if split["kld_mean"] >= r90["kld_mean"] else "below uniform r90")
+                       if split else "")
                     + "; the embedding floor is not exercised here (token_embd is ggml_q8_0 in every row)"))
     out.append(("kept positions must be stored compactly and counted",
                 "bitmap: 1 bit per weight, counted in every bpw here (22% of r90's 4.875 bpw)", "done"))
