@@ -344,6 +344,10 @@ def fmt(v, spec, scale=1.0):
     return "" if v is None else format(v * scale, spec)
 
 
+def spread(samples):
+    return f"{max(samples) / min(samples):.1f}×" if samples and min(samples) > 0 else ""
+
+
 def types_text(row):
     return ", ".join(f"{k}×{v}" for k, v in sorted(row.get("tensor_types", {}).items(), key=lambda kv: -kv[1]))
 
@@ -394,13 +398,17 @@ def render(res):
         L += ["", "### Speed: llama-bench on SmolLM2 (dithered base), 2 threads", "",
               f"`{b['command']}`; {b['rounds']} rounds interleaved across models (started {b['started']}), median "
               f"tokens/s, ratios to llama.cpp Q4_0 from the same rounds. Load average before the rounds {loads[0]}, "
-              f"after each round: {'; '.join(loads[1:])}. The machine is shared: treat single figures as ±20 %.", "",
-              f"| row | runtime | bits/weight | pp{BENCH_PP} tok/s | tg{BENCH_TG} tok/s | pp ÷ Q4_0 | tg ÷ Q4_0 | "
-              "encode Melem/CPU-s |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+              f"after each round: {'; '.join(loads[1:])}. The spread columns give max ÷ min over the rounds of each "
+              "row: where it is large, the machine's load, not the model, set the figure. Rows with the same tensor "
+              "types (`tq1_0_absmean_v1` and llama.cpp TQ1_0; `tq2_0_absmean_v1` and TQ2_0) run the same ggml "
+              "kernels on the same shapes, so their difference is a measure of the noise too.", "",
+              f"| row | runtime | bits/weight | pp{BENCH_PP} tok/s | pp spread | tg{BENCH_TG} tok/s | tg spread | "
+              "pp ÷ Q4_0 | tg ÷ Q4_0 | encode Melem/CPU-s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for label, r in b["rows"].items():
             enc = r.get("encode", res["plugin_encode"].get(label.removesuffix(" (plugin)"), {}))
             L.append(f"| {label} | {r['runtime']} | {r['gguf_bits_per_weight']:.4f} | "
-                     f"{fmt(r[f'pp{BENCH_PP}_tok_s'], '.1f')} | {fmt(r[f'tg{BENCH_TG}_tok_s'], '.1f')} | "
+                     f"{fmt(r[f'pp{BENCH_PP}_tok_s'], '.1f')} | {spread(r[f'pp{BENCH_PP}_samples'])} | "
+                     f"{fmt(r[f'tg{BENCH_TG}_tok_s'], '.2f')} | {spread(r[f'tg{BENCH_TG}_samples'])} | "
                      f"{fmt(r['pp_ratio_to_q4_0'], '.3f')} | {fmt(r['tg_ratio_to_q4_0'], '.3f')} | "
                      f"{fmt(enc.get('encode_melem_per_cpu_second'), '.3f')} |")
     if res.get("bench_errors"):
