@@ -4,7 +4,8 @@
 #            on a calibration text disjoint from the evaluation text), MiniLM rows, llama-bench
 #            pp64/tg32 of SeedLM/VQ through the plugin beside the stock types, ternary encoder speed
 #            → compat-tests/results/founding-rows.json and the generated section of founding.md
-#            (about 40 minutes on an idle 2-core machine). ARGS go to founding.py, e.g.
+#            (67 minutes in all, parts run one after another, at load average 13–17 on 2 cores;
+#            the bench part, 45 of them, includes converting SmolLM2 to VQ). ARGS go to founding.py, e.g.
 #            `--parts iq2,bench --rounds 3` to redo some parts only.
 #   entropy: zstd and LZMA over every codec's payload of SmolLM2 and MiniLM
 #            → compat-tests/results/founding-entropy.{json,md}   (about 20 minutes)
