@@ -292,8 +292,7 @@ impl SearchedSuperCodec {
                     high |= ((ls >> 4) as u16) << (2 * b);
                     out[4 + b / 2] |= (ls & 0x0F) << (4 * (b % 2));
                     for j in 0..16 {
-                        out[8 + 16 * b + j] =
-                            c.codes[32 * b + j] | (c.codes[32 * b + 16 + j] << 4);
+                        out[8 + 16 * b + j] = c.codes[32 * b + j] | (c.codes[32 * b + 16 + j] << 4);
                     }
                 }
                 out[2..4].copy_from_slice(&high.to_le_bytes());
