@@ -51,6 +51,7 @@ if [ -f compat-tests/ci.sh ]; then
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_hct_v3_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_seedlm_vq_vectors.py
   "$HCT_PEERS_PYTHON" compat-tests/scripts/check_shifted_vectors.py
+  bash compat-tests/kquant/ci.sh  # iq4_xs_mse_v1 / q6_k_mse_v1: numpy vectors, native GGUF in stock llama.cpp
   if [ -f compat-tests/c/run_hct_vs_ggml.sh ]; then
     say "libhct against the real ggml (C program through the C ABI)"
     bash compat-tests/c/run_hct_vs_ggml.sh

@@ -147,7 +147,9 @@ pub fn encode_chunks(
 
 /// Whether `to`'s encoder takes column importance.
 pub fn takes_importance(to: &dyn Codec) -> bool {
-    codec::searched::find_searched(to.id()).is_some() || to.id() == codec::shifted::NL4_SH64_V1.id()
+    codec::searched::find_searched(to.id()).is_some()
+        || codec::searched_super::find_searched_super(to.id()).is_some()
+        || to.id() == codec::shifted::NL4_SH64_V1.id()
 }
 
 /// Encode one row, weighting by column importance in the encoders that take it.
@@ -162,6 +164,9 @@ pub fn encode_weighted(
     }
     if to.id() == codec::shifted::NL4_SH64_V1.id() {
         return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
+    }
+    if let Some(c) = codec::searched_super::find_searched_super(to.id()) {
+        return c.encode_row_weighted(x, importance, bytes);
     }
     to.encode_row(x, bytes)
 }

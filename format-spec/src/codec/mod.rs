@@ -12,6 +12,7 @@ pub mod ggml;
 pub mod int4;
 mod raw;
 pub mod searched;
+pub mod searched_super;
 pub mod seedlm;
 pub mod shifted;
 pub mod spectral;
@@ -183,6 +184,7 @@ pub fn all() -> Vec<&'static dyn Codec> {
     v.extend(ggml::all());
     v.extend(int4::all());
     v.extend(searched::all());
+    v.extend(searched_super::all());
     v.extend(ternary::all());
     v.extend(spectral::all());
     v.extend(spectral::mixed::all());

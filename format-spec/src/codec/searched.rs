@@ -245,17 +245,27 @@ impl SearchedCodec {
 /// index, or `None` when every starting scale overflows binary16 (the block cannot be
 /// stored). `x` is finite; `w` are the element weights (binary64, ≥ 0).
 pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> Option<(f16, [u8; BLOCK])> {
-    let xs: [f64; BLOCK] = std::array::from_fn(|i| x[i] as f64);
+    search_block_n(grid, x, w)
+}
+
+/// §7.5.3's search for a block of `N` elements (32 for §7.5's layouts, 16 for Q6_K's
+/// sub-blocks, SPEC.md §7.5.5): the same steps, sums over the block's `N` elements.
+pub fn search_block_n<const N: usize>(
+    grid: &[i16],
+    x: &[f32],
+    w: &[f64; N],
+) -> Option<(f16, [u8; N])> {
+    let xs: [f64; N] = std::array::from_fn(|i| x[i] as f64);
     // The zero block: d = +0, every stored byte 0; it decodes to ±0.
     let mut best_d = f16::ZERO;
-    let mut best_codes = [zero_code(grid); BLOCK];
+    let mut best_codes = [zero_code(grid); N];
     let mut best_err = 0.0f64;
-    for i in 0..BLOCK {
+    for i in 0..N {
         best_err += w[i] * (xs[i] * xs[i]);
     }
     // The element of largest magnitude, the first one on a tie.
     let mut k = 0;
-    for i in 1..BLOCK {
+    for i in 1..N {
         if x[i].abs() > x[k].abs() {
             k = i;
         }
@@ -266,8 +276,8 @@ pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> Option<(f16, [
     }
     let mut any_finite = false;
     let bases = [grid[0] as f64, grid[grid.len() - 1] as f64];
-    let mut codes = [0u8; BLOCK];
-    let mut consider = |d: f16, codes: &mut [u8; BLOCK]| -> Option<f64> {
+    let mut codes = [0u8; N];
+    let mut consider = |d: f16, codes: &mut [u8; N]| -> Option<f64> {
         if !d.is_finite() || d.to_f32() == 0.0 {
             return None;
         }
@@ -290,7 +300,7 @@ pub fn search_block(grid: &[i16], x: &[f32], w: &[f64; BLOCK]) -> Option<(f16, [
             }
             // Weighted least-squares scale for these codes.
             let (mut num, mut den) = (0.0f64, 0.0f64);
-            for i in 0..BLOCK {
+            for i in 0..N {
                 let g = grid[codes[i] as usize] as f64;
                 num += w[i] * xs[i] * g;
                 den += w[i] * (g * g);
@@ -323,8 +333,18 @@ fn zero_code(grid: &[i16]) -> u8 {
 /// Each element's nearest decoded value `d·G[j]` (binary32, exact), ties to the smaller
 /// value: with the decoded values sorted ascending and `mid_p` the binary64 midpoint of
 /// sorted neighbours `p` and `p+1`, the sorted position is `#{p : x > mid_p}`.
-fn nearest_codes(grid: &[i16], d: f16, xs: &[f64; BLOCK], codes: &mut [u8; BLOCK]) {
-    let df = d.to_f32();
+fn nearest_codes<const N: usize>(grid: &[i16], d: f16, xs: &[f64; N], codes: &mut [u8; N]) {
+    nearest_codes_for(grid, d.to_f32(), xs, codes)
+}
+
+/// §7.5.2's rule for a binary32 block scale `df ≠ 0` whose products `df·G[j]` are exact (a
+/// binary16 scale, or one times a small integer sub-scale as in §7.5.5).
+pub(super) fn nearest_codes_for<const N: usize>(
+    grid: &[i16],
+    df: f32,
+    xs: &[f64; N],
+    codes: &mut [u8; N],
+) {
     let n = grid.len();
     let positive = df > 0.0;
     // Sorted position p holds grid index p when d > 0, n-1-p when d < 0.
@@ -366,16 +386,26 @@ fn nearest_codes(grid: &[i16], d: f16, xs: &[f64; BLOCK], codes: &mut [u8; BLOCK
 }
 
 /// `Σ w_i·(x_i − d·G[q_i])²` in binary64, index order, from +0.
-fn weighted_error(
+fn weighted_error<const N: usize>(
     grid: &[i16],
     d: f16,
-    xs: &[f64; BLOCK],
-    w: &[f64; BLOCK],
-    codes: &[u8; BLOCK],
+    xs: &[f64; N],
+    w: &[f64; N],
+    codes: &[u8; N],
 ) -> f64 {
-    let df = d.to_f32();
+    error_for(grid, d.to_f32(), xs, w, codes)
+}
+
+/// `Σ w_i·(x_i − df·G[q_i])²` for a binary32 block scale `df`, as `weighted_error`.
+pub(super) fn error_for<const N: usize>(
+    grid: &[i16],
+    df: f32,
+    xs: &[f64; N],
+    w: &[f64; N],
+    codes: &[u8; N],
+) -> f64 {
     let mut e = 0.0f64;
-    for i in 0..BLOCK {
+    for i in 0..N {
         let y = (df * grid[codes[i] as usize] as f32) as f64;
         let diff = xs[i] - y;
         e += w[i] * (diff * diff);
