@@ -147,7 +147,8 @@ pub fn encode_chunks(
 
 /// Whether `to`'s encoder takes column importance.
 pub fn takes_importance(to: &dyn Codec) -> bool {
-    codec::searched::find_searched(to.id()).is_some() || to.id() == codec::shifted::NL4_SH64_V1.id()
+    codec::searched::find_searched(to.id()).is_some()
+        || codec::shifted::find_shifted(to.id()).is_some()
 }
 
 /// Encode one row, weighting by column importance in the encoders that take it.
@@ -160,8 +161,8 @@ pub fn encode_weighted(
     if let Some(c) = codec::searched::find_searched(to.id()) {
         return c.encode_row_weighted(x, importance, bytes);
     }
-    if to.id() == codec::shifted::NL4_SH64_V1.id() {
-        return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
+    if let Some(c) = codec::shifted::find_shifted(to.id()) {
+        return c.encode_row_weighted(x, importance, bytes);
     }
     to.encode_row(x, bytes)
 }
