@@ -36,8 +36,11 @@ CODECS = ["iq4_nl_mse_v1", "iq4_nl_x2_v1", "q5_0_mse_v1", "q8_0_mse_v1"]
 TARGETS = [4.25, 4.5, 4.85, 5.5, 6.0, 6.5]
 # HCT layouts (SPEC.md §7.7): exported as plugin GGUFs and run by the patched llama.cpp with
 # libhct (HCT_PLUGIN_MODE=fast: libhct's kernels), rows labelled "… (plugin)".
-PLUGIN_CODECS = ["nl4_sh64_v1"]
-PLUGIN_TARGETS = [4.25, 4.5, 4.85, 5.5, 6.5]
+PLUGIN_CODECS = ["nl4_sh64_v1", "nl5_sh64_v1", "nl6_sh64_v1"]
+PLUGIN_TARGETS = [4.25, 4.5, 4.85, 5.4, 5.5, 6.0, 6.5]
+# The llama-quantize type each HCT encoder is timed against (nearest in size and kind).
+NEAREST_TYPE = {"iq4_nl_mse_v1": "IQ4_NL", "nl4_sh64_v1 (plugin)": "IQ4_NL",
+                "nl5_sh64_v1 (plugin)": "Q5_0", "nl6_sh64_v1 (plugin)": "Q6_K"}
 LLAMA = ["Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
 EMBED = ["--codec-for", "token_embd.weight=q8_0_mse_v1"]
 # Added (not multiplied) embedding tables stay at source precision, as llama-quantize keeps them.
@@ -183,28 +186,27 @@ def plugin_peers(bindir, env, stats, *args):
 
 
 def throughput(rows, base, work, env):
-    """Whole-process encoder time at 2 threads: the iq4_nl_mse_v1 row's conversion (token_embd
-    as q8_0_mse_v1) beside a fresh llama-quantize IQ4_NL of the same base (its default mix
-    keeps the tied token_embd at Q8_0 too), same run."""
-    quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
-    g = work / "t.gguf"
-    t0 = time.monotonic()
-    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
-    theirs = time.monotonic() - t0
-    g.unlink()
-    out = [{"hct_codec": c, "hct_seconds": r["encode_seconds_2_threads"], "llama_quantize_type": "IQ4_NL",
-            "llama_quantize_seconds": round(theirs, 2)}
-           for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
-           for r in rows if r["codec"] == c and "encode_seconds_2_threads" in r]
+    """Whole-process encoder time at 2 threads: each HCT row of NEAREST_TYPE (token_embd as
+    q8_0_mse_v1) beside a fresh llama-quantize of the same base to the nearest type (its
+    default mix keeps the tied token_embd at Q8_0 too), same run."""
+    theirs = {t: throughput_llama(base, work, env, t) for t in sorted(set(NEAREST_TYPE.values()))}
+    out = throughput_table(rows, theirs)
     print(f"throughput {out}", file=sys.stderr)
     return out
 
 
-def throughput_llama(base, work, env):
+def throughput_table(rows, theirs):
+    return [{"hct_codec": c, "hct_seconds": r["encode_seconds_2_threads"], "llama_quantize_type": t,
+             "llama_quantize_seconds": theirs[t]}
+            for c, t in NEAREST_TYPE.items() if t in theirs
+            for r in rows if r["codec"] == c and "encode_seconds_2_threads" in r]
+
+
+def throughput_llama(base, work, env, qtype="IQ4_NL"):
     quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
     g = work / "t.gguf"
     t0 = time.monotonic()
-    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
+    run([quantize, "--allow-requantize", base, g, qtype, "2"])
     theirs = time.monotonic() - t0
     g.unlink()
     return round(theirs, 2)
@@ -288,7 +290,7 @@ def render(res):
          "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
          "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
          "all elements, for every row. llama.cpp rows: `llama-quantize` default mixes, no imatrix. "
-         "Rows marked `(plugin)` hold HCT layouts (`nl4_sh64_v1`, SPEC.md §7.7): they are exported with "
+         "Rows marked `(plugin)` hold HCT layouts (`nl4_sh64_v1`, `nl5_sh64_v1`, `nl6_sh64_v1`, SPEC.md §7.7): they are exported with "
          "`--gguf-mode plugin` and run by the same llama.cpp source with the HCT plugin patch and libhct's "
          "kernels (`HCT_PLUGIN_MODE=fast`), same text, context and threads; their bits per weight are the "
          "same tensor bytes (the conversion's payload bytes × 8 / all elements).", "",
@@ -351,6 +353,8 @@ def main():
     ap.add_argument("--note", default="", help="with --combine: how the parts were run, for the results file")
     ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES[;PLUGIN_CODECS;PLUGIN_TARGETS] "
                     "(comma lists), saved to --out .json: for splitting one table over processes")
+    ap.add_argument("--time-quantize", default="", metavar="TYPES",
+                    help="with --part: also time llama-quantize to these types (comma list), for the encoder table")
     ap.add_argument("--part-model", choices=["smollm2", "minilm"], default="smollm2",
                     help="with --part: which model's rows (minilm: embedding cosine, 1 = 2 threads checked)")
     a = ap.parse_args()
@@ -364,7 +368,7 @@ def main():
         out.with_suffix(".md").write_text(render(res))
         return
     if a.combine:
-        rows, mini, llama_seconds = {}, {}, None
+        rows, mini, llama_seconds = {}, {}, {}
         for f in a.combine:
             text = Path(f).read_text()
             if f.endswith(".json"):
@@ -373,7 +377,9 @@ def main():
                     rows[r["codec"]] = r
                 for r in doc.get("minilm", []):
                     mini[r["codec"]] = r
-                llama_seconds = doc.get("throughput_llama_iq4_nl", llama_seconds)
+                if "throughput_llama_iq4_nl" in doc:
+                    llama_seconds["IQ4_NL"] = doc["throughput_llama_iq4_nl"]
+                llama_seconds.update(doc.get("throughput_llama", {}))
                 continue
             for line in text.splitlines():
                 label, _, rest = line.partition(": ")
@@ -387,11 +393,8 @@ def main():
                "smollm2": [rows[k] for k in order if k in rows],
                "minilm": [mini[k] for k in order if k in mini],
                "missing_rows": [k for k in order if k not in rows]}
-        if llama_seconds is not None:
-            res["throughput"] = [{"hct_codec": c, "hct_seconds": rows[c]["encode_seconds_2_threads"],
-                                  "llama_quantize_type": "IQ4_NL", "llama_quantize_seconds": llama_seconds}
-                                 for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
-                                 if c in rows and "encode_seconds_2_threads" in rows[c]]
+        if llama_seconds:
+            res["throughput"] = throughput_table(list(rows.values()), llama_seconds)
         judge(res["smollm2"])
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))
         if Path(a.plot_python).exists():
@@ -429,8 +432,8 @@ def main():
                         plugin_measure=None if bindir is None else pmeasure,
                         plugin_codecs=pcodecs, plugin_targets=[float(t) for t in ptargets])
         res = {"part": a.part, model: rows}
-        if "IQ4_NL" in llama and model == "smollm2":
-            res["throughput_llama_iq4_nl"] = throughput_llama(smol, work, env)
+        if model == "smollm2" and a.time_quantize:
+            res["throughput_llama"] = {t: throughput_llama(smol, work, env, t) for t in a.time_quantize.split(",")}
         Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
         return
     start = time.monotonic()
