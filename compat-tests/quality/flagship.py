@@ -30,7 +30,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HCT = ROOT / "target" / "release" / "hct"
+# HCT_FLAGSHIP_HCT: a frozen copy of the binary, so that files encoded ahead (--encode-only) and
+# the measuring run use the same build while the tree changes.
+HCT = Path(os.environ.get("HCT_FLAGSHIP_HCT", ROOT / "target" / "release" / "hct"))
 PEERS = ROOT / "compat-tests" / "peers.sh"
 CODECS = ["iq4_nl_mse_v1", "iq4_nl_x2_v1", "q5_0_mse_v1", "q8_0_mse_v1"]
 TARGETS = [4.25, 4.5, 4.85, 5.5, 6.0, 6.5]
@@ -71,9 +73,14 @@ def hct_row(base, label, args, work, check_threads, plugin=False):
     (row, gguf path) or (row, None)."""
     tag = label.replace(" ", "_")
     hct = work / f"{tag}.hct"
-    t0 = time.monotonic()
-    r = run([HCT, "convert", base, hct, *args, *KEEP, "--threads", "2", "--json"], check=False)
-    seconds = time.monotonic() - t0
+    cmd = [HCT, "convert", base, hct, *args, *KEEP, "--threads", "2", "--json"]
+    reused = reuse_encoded(base, tag, args, hct)
+    if reused is not None:
+        r, seconds = reused
+    else:
+        t0 = time.monotonic()
+        r = run(cmd, check=False)
+        seconds = time.monotonic() - t0
     if r.returncode != 0:
         return {"codec": label, "kind": "hct", "infeasible": r.stderr.strip().removeprefix("hct: error: ")}, None
     summary = json.loads(r.stdout)
@@ -115,6 +122,45 @@ def hct_row(base, label, args, work, check_threads, plugin=False):
     row["tensor_types"] = b["tensor_types"]
     row["token_embd_type"] = token_embd_type(gguf)
     return row, gguf
+
+
+def reuse_encoded(base, tag, args, hct):
+    """With HCT_FLAGSHIP_REUSE=DIR: a file DIR/TAG.hct encoded earlier by
+    `flagship.py --encode-only` from the same base, arguments and hct binary (checked through
+    DIR/TAG.meta.json) is moved into place instead of encoding again; its conversion summary
+    and encode seconds come from that run. Returns (completed-process-like, seconds) or None."""
+    d = os.environ.get("HCT_FLAGSHIP_REUSE")
+    if not d or not (Path(d) / f"{tag}.meta.json").exists():
+        return None
+    meta = json.loads((Path(d) / f"{tag}.meta.json").read_text())
+    if meta["key"] != encode_key(base, args):
+        print(f"{tag}: pre-encoded file is stale (base, arguments or hct binary changed): encoding again", file=sys.stderr)
+        return None
+    os.replace(Path(d) / f"{tag}.hct", hct)
+    (Path(d) / f"{tag}.meta.json").unlink()
+    run([HCT, "verify", hct])
+    return subprocess.CompletedProcess([], meta["returncode"], meta["stdout"], meta["stderr"]), meta["seconds"]
+
+
+def encode_key(base, args):
+    import hashlib
+    h = hashlib.sha256()
+    for part in (Path(HCT).read_bytes(), str(base).encode(), json.dumps([*args, *KEEP]).encode()):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def encode_only(base, jobs, d):
+    """Encode `jobs` (label, args) into DIR for a later run with HCT_FLAGSHIP_REUSE=DIR."""
+    d.mkdir(parents=True, exist_ok=True)
+    for label, args in jobs:
+        tag = label.replace(" ", "_")
+        t0 = time.monotonic()
+        r = run([HCT, "convert", base, d / f"{tag}.hct", *args, *KEEP, "--threads", "2", "--json"], check=False)
+        meta = {"key": encode_key(base, args), "returncode": r.returncode, "stdout": r.stdout,
+                "stderr": r.stderr, "seconds": time.monotonic() - t0}
+        (d / f"{tag}.meta.json").write_text(json.dumps(meta))
+        print(f"{label}: encoded in {meta['seconds']:.0f} s (exit {r.returncode})", file=sys.stderr)
 
 
 def llama_row(base, t):
@@ -353,6 +399,9 @@ def main():
     ap.add_argument("--note", default="", help="with --combine: how the parts were run, for the results file")
     ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES[;PLUGIN_CODECS;PLUGIN_TARGETS] "
                     "(comma lists), saved to --out .json: for splitting one table over processes")
+    ap.add_argument("--encode-only", metavar="DIR",
+                    help="with --part: only encode the part's HCT rows into DIR (for a later run with "
+                         "HCT_FLAGSHIP_REUSE=DIR, e.g. while the kernels those rows need are being built)")
     ap.add_argument("--time-quantize", default="", metavar="TYPES",
                     help="with --part: also time llama-quantize to these types (comma list), for the encoder table")
     ap.add_argument("--part-model", choices=["smollm2", "minilm"], default="smollm2",
@@ -404,6 +453,18 @@ def main():
     if a.part:
         fields = [[x for x in p.split(",") if x] for p in a.part.split(";")] + [[], []]
         codecs, targets, llama, pcodecs, ptargets = fields[:5]
+        if a.encode_only:
+            env = dict(line.split("=", 1) for line in
+                       (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
+                       if "=" in line)
+            base = env["HCT_SMOLLM2_DITHERED" if a.part_model == "smollm2" else "HCT_MINILM_F32"]
+            encode_only(base, [(c, ["--codec", c, *EMBED]) for c in codecs]
+                        + [(f"bpw {float(t)}", ["--target-bpw", str(float(t))]) for t in targets]
+                        + [(f"{c} (plugin)", ["--codec", c, *EMBED]) for c in pcodecs]
+                        + [(f"bpw {float(t)} (plugin)", ["--target-bpw", str(float(t)), "--budget-menu", "plugin"])
+                           for t in ptargets],
+                        Path(a.encode_only))
+            return
         env = dict(line.split("=", 1) for line in
                    (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
                    if "=" in line)
