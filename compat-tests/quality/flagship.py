@@ -30,14 +30,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HCT = ROOT / "target" / "release" / "hct"
+# HCT_FLAGSHIP_HCT: a frozen copy of the binary, so that files encoded ahead (--encode-only) and
+# the measuring run use the same build while the tree changes.
+HCT = Path(os.environ.get("HCT_FLAGSHIP_HCT", ROOT / "target" / "release" / "hct"))
 PEERS = ROOT / "compat-tests" / "peers.sh"
 CODECS = ["iq4_nl_mse_v1", "iq4_nl_x2_v1", "q5_0_mse_v1", "q8_0_mse_v1"]
 TARGETS = [4.25, 4.5, 4.85, 5.5, 6.0, 6.5]
 # HCT layouts (SPEC.md §7.7): exported as plugin GGUFs and run by the patched llama.cpp with
 # libhct (HCT_PLUGIN_MODE=fast: libhct's kernels), rows labelled "… (plugin)".
-PLUGIN_CODECS = ["nl4_sh64_v1"]
-PLUGIN_TARGETS = [4.25, 4.5, 4.85, 5.5, 6.5]
+PLUGIN_CODECS = ["nl4_sh64_v1", "nl5_sh64_v1", "nl6_sh64_v1"]
+PLUGIN_TARGETS = [4.25, 4.5, 4.85, 5.4, 5.5, 6.0, 6.5]
+# The llama-quantize type each HCT encoder is timed against (nearest in size and kind).
+NEAREST_TYPE = {"iq4_nl_mse_v1": "IQ4_NL", "nl4_sh64_v1 (plugin)": "IQ4_NL",
+                "nl5_sh64_v1 (plugin)": "Q5_0", "nl6_sh64_v1 (plugin)": "Q6_K"}
 LLAMA = ["Q4_0", "IQ4_NL", "IQ4_XS", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"]
 EMBED = ["--codec-for", "token_embd.weight=q8_0_mse_v1"]
 # Added (not multiplied) embedding tables stay at source precision, as llama-quantize keeps them.
@@ -68,9 +73,14 @@ def hct_row(base, label, args, work, check_threads, plugin=False):
     (row, gguf path) or (row, None)."""
     tag = label.replace(" ", "_")
     hct = work / f"{tag}.hct"
-    t0 = time.monotonic()
-    r = run([HCT, "convert", base, hct, *args, *KEEP, "--threads", "2", "--json"], check=False)
-    seconds = time.monotonic() - t0
+    cmd = [HCT, "convert", base, hct, *args, *KEEP, "--threads", "2", "--json"]
+    reused = reuse_encoded(base, tag, args, hct)
+    if reused is not None:
+        r, seconds = reused
+    else:
+        t0 = time.monotonic()
+        r = run(cmd, check=False)
+        seconds = time.monotonic() - t0
     if r.returncode != 0:
         return {"codec": label, "kind": "hct", "infeasible": r.stderr.strip().removeprefix("hct: error: ")}, None
     summary = json.loads(r.stdout)
@@ -112,6 +122,45 @@ def hct_row(base, label, args, work, check_threads, plugin=False):
     row["tensor_types"] = b["tensor_types"]
     row["token_embd_type"] = token_embd_type(gguf)
     return row, gguf
+
+
+def reuse_encoded(base, tag, args, hct):
+    """With HCT_FLAGSHIP_REUSE=DIR: a file DIR/TAG.hct encoded earlier by
+    `flagship.py --encode-only` from the same base, arguments and hct binary (checked through
+    DIR/TAG.meta.json) is moved into place instead of encoding again; its conversion summary
+    and encode seconds come from that run. Returns (completed-process-like, seconds) or None."""
+    d = os.environ.get("HCT_FLAGSHIP_REUSE")
+    if not d or not (Path(d) / f"{tag}.meta.json").exists():
+        return None
+    meta = json.loads((Path(d) / f"{tag}.meta.json").read_text())
+    if meta["key"] != encode_key(base, args):
+        print(f"{tag}: pre-encoded file is stale (base, arguments or hct binary changed): encoding again", file=sys.stderr)
+        return None
+    os.replace(Path(d) / f"{tag}.hct", hct)
+    (Path(d) / f"{tag}.meta.json").unlink()
+    run([HCT, "verify", hct])
+    return subprocess.CompletedProcess([], meta["returncode"], meta["stdout"], meta["stderr"]), meta["seconds"]
+
+
+def encode_key(base, args):
+    import hashlib
+    h = hashlib.sha256()
+    for part in (Path(HCT).read_bytes(), str(base).encode(), json.dumps([*args, *KEEP]).encode()):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
+
+
+def encode_only(base, jobs, d):
+    """Encode `jobs` (label, args) into DIR for a later run with HCT_FLAGSHIP_REUSE=DIR."""
+    d.mkdir(parents=True, exist_ok=True)
+    for label, args in jobs:
+        tag = label.replace(" ", "_")
+        t0 = time.monotonic()
+        r = run([HCT, "convert", base, d / f"{tag}.hct", *args, *KEEP, "--threads", "2", "--json"], check=False)
+        meta = {"key": encode_key(base, args), "returncode": r.returncode, "stdout": r.stdout,
+                "stderr": r.stderr, "seconds": time.monotonic() - t0}
+        (d / f"{tag}.meta.json").write_text(json.dumps(meta))
+        print(f"{label}: encoded in {meta['seconds']:.0f} s (exit {r.returncode})", file=sys.stderr)
 
 
 def llama_row(base, t):
@@ -183,28 +232,27 @@ def plugin_peers(bindir, env, stats, *args):
 
 
 def throughput(rows, base, work, env):
-    """Whole-process encoder time at 2 threads: the iq4_nl_mse_v1 row's conversion (token_embd
-    as q8_0_mse_v1) beside a fresh llama-quantize IQ4_NL of the same base (its default mix
-    keeps the tied token_embd at Q8_0 too), same run."""
-    quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
-    g = work / "t.gguf"
-    t0 = time.monotonic()
-    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
-    theirs = time.monotonic() - t0
-    g.unlink()
-    out = [{"hct_codec": c, "hct_seconds": r["encode_seconds_2_threads"], "llama_quantize_type": "IQ4_NL",
-            "llama_quantize_seconds": round(theirs, 2)}
-           for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
-           for r in rows if r["codec"] == c and "encode_seconds_2_threads" in r]
+    """Whole-process encoder time at 2 threads: each HCT row of NEAREST_TYPE (token_embd as
+    q8_0_mse_v1) beside a fresh llama-quantize of the same base to the nearest type (its
+    default mix keeps the tied token_embd at Q8_0 too), same run."""
+    theirs = {t: throughput_llama(base, work, env, t) for t in sorted(set(NEAREST_TYPE.values()))}
+    out = throughput_table(rows, theirs)
     print(f"throughput {out}", file=sys.stderr)
     return out
 
 
-def throughput_llama(base, work, env):
+def throughput_table(rows, theirs):
+    return [{"hct_codec": c, "hct_seconds": r["encode_seconds_2_threads"], "llama_quantize_type": t,
+             "llama_quantize_seconds": theirs[t]}
+            for c, t in NEAREST_TYPE.items() if t in theirs
+            for r in rows if r["codec"] == c and "encode_seconds_2_threads" in r]
+
+
+def throughput_llama(base, work, env, qtype="IQ4_NL"):
     quantize = Path(env["HCT_LLAMA_BIN"]) / "llama-quantize"
     g = work / "t.gguf"
     t0 = time.monotonic()
-    run([quantize, "--allow-requantize", base, g, "IQ4_NL", "2"])
+    run([quantize, "--allow-requantize", base, g, qtype, "2"])
     theirs = time.monotonic() - t0
     g.unlink()
     return round(theirs, 2)
@@ -288,7 +336,7 @@ def render(res):
          "(`hct convert X.hct X.gguf`: the searched codecs' blocks are ggml's IQ4_NL/Q4_0/Q5_0/Q8_0 blocks, "
          "copied byte for byte), so both sides use ggml's own kernels. Bits per weight: GGUF tensor bytes × 8 / "
          "all elements, for every row. llama.cpp rows: `llama-quantize` default mixes, no imatrix. "
-         "Rows marked `(plugin)` hold HCT layouts (`nl4_sh64_v1`, SPEC.md §7.7): they are exported with "
+         "Rows marked `(plugin)` hold HCT layouts (`nl4_sh64_v1`, `nl5_sh64_v1`, `nl6_sh64_v1`, SPEC.md §7.7): they are exported with "
          "`--gguf-mode plugin` and run by the same llama.cpp source with the HCT plugin patch and libhct's "
          "kernels (`HCT_PLUGIN_MODE=fast`), same text, context and threads; their bits per weight are the "
          "same tensor bytes (the conversion's payload bytes × 8 / all elements).", "",
@@ -351,6 +399,11 @@ def main():
     ap.add_argument("--note", default="", help="with --combine: how the parts were run, for the results file")
     ap.add_argument("--part", help="SmolLM2 rows only, as CODECS;TARGETS;LLAMA_TYPES[;PLUGIN_CODECS;PLUGIN_TARGETS] "
                     "(comma lists), saved to --out .json: for splitting one table over processes")
+    ap.add_argument("--encode-only", metavar="DIR",
+                    help="with --part: only encode the part's HCT rows into DIR (for a later run with "
+                         "HCT_FLAGSHIP_REUSE=DIR, e.g. while the kernels those rows need are being built)")
+    ap.add_argument("--time-quantize", default="", metavar="TYPES",
+                    help="with --part: also time llama-quantize to these types (comma list), for the encoder table")
     ap.add_argument("--part-model", choices=["smollm2", "minilm"], default="smollm2",
                     help="with --part: which model's rows (minilm: embedding cosine, 1 = 2 threads checked)")
     a = ap.parse_args()
@@ -364,7 +417,7 @@ def main():
         out.with_suffix(".md").write_text(render(res))
         return
     if a.combine:
-        rows, mini, llama_seconds = {}, {}, None
+        rows, mini, llama_seconds = {}, {}, {}
         for f in a.combine:
             text = Path(f).read_text()
             if f.endswith(".json"):
@@ -373,7 +426,9 @@ def main():
                     rows[r["codec"]] = r
                 for r in doc.get("minilm", []):
                     mini[r["codec"]] = r
-                llama_seconds = doc.get("throughput_llama_iq4_nl", llama_seconds)
+                if "throughput_llama_iq4_nl" in doc:
+                    llama_seconds["IQ4_NL"] = doc["throughput_llama_iq4_nl"]
+                llama_seconds.update(doc.get("throughput_llama", {}))
                 continue
             for line in text.splitlines():
                 label, _, rest = line.partition(": ")
@@ -387,11 +442,8 @@ def main():
                "smollm2": [rows[k] for k in order if k in rows],
                "minilm": [mini[k] for k in order if k in mini],
                "missing_rows": [k for k in order if k not in rows]}
-        if llama_seconds is not None:
-            res["throughput"] = [{"hct_codec": c, "hct_seconds": rows[c]["encode_seconds_2_threads"],
-                                  "llama_quantize_type": "IQ4_NL", "llama_quantize_seconds": llama_seconds}
-                                 for c in ("iq4_nl_mse_v1", "nl4_sh64_v1 (plugin)")
-                                 if c in rows and "encode_seconds_2_threads" in rows[c]]
+        if llama_seconds:
+            res["throughput"] = throughput_table(list(rows.values()), llama_seconds)
         judge(res["smollm2"])
         out.with_suffix(".json").write_text(json.dumps(res, indent=1))
         if Path(a.plot_python).exists():
@@ -401,6 +453,18 @@ def main():
     if a.part:
         fields = [[x for x in p.split(",") if x] for p in a.part.split(";")] + [[], []]
         codecs, targets, llama, pcodecs, ptargets = fields[:5]
+        if a.encode_only:
+            env = dict(line.split("=", 1) for line in
+                       (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
+                       if "=" in line)
+            base = env["HCT_SMOLLM2_DITHERED" if a.part_model == "smollm2" else "HCT_MINILM_F32"]
+            encode_only(base, [(c, ["--codec", c, *EMBED]) for c in codecs]
+                        + [(f"bpw {float(t)}", ["--target-bpw", str(float(t))]) for t in targets]
+                        + [(f"{c} (plugin)", ["--codec", c, *EMBED]) for c in pcodecs]
+                        + [(f"bpw {float(t)} (plugin)", ["--target-bpw", str(float(t)), "--budget-menu", "plugin"])
+                           for t in ptargets],
+                        Path(a.encode_only))
+            return
         env = dict(line.split("=", 1) for line in
                    (l.removeprefix("export ").strip().replace("'", "") for l in run(["bash", PEERS, "env"]).stdout.splitlines())
                    if "=" in line)
@@ -429,8 +493,8 @@ def main():
                         plugin_measure=None if bindir is None else pmeasure,
                         plugin_codecs=pcodecs, plugin_targets=[float(t) for t in ptargets])
         res = {"part": a.part, model: rows}
-        if "IQ4_NL" in llama and model == "smollm2":
-            res["throughput_llama_iq4_nl"] = throughput_llama(smol, work, env)
+        if model == "smollm2" and a.time_quantize:
+            res["throughput_llama"] = {t: throughput_llama(smol, work, env, t) for t in a.time_quantize.split(",")}
         Path(a.out).with_suffix(".json").write_text(json.dumps(res, indent=1))
         return
     start = time.monotonic()

@@ -1,8 +1,10 @@
 //! `--target-bpw` and `--max-size` through the binary, on a small decoder-LM-shaped checkpoint
 //! (Hugging Face Llama names, tied embedding): the budget is respected, floors hold, rows the
 //! budget codecs cannot store are kept and said so, the choice is in --json, the file does
-//! not depend on the thread count, an impossible budget fails before any output, and a
-//! native GGUF export carries the chosen blocks byte for byte under ggml's types.
+//! not depend on the thread count, an impossible budget fails before any output, a
+//! native GGUF export carries the chosen blocks byte for byte under ggml's types, the ggml
+//! menu's choices are pinned (the plugin menu's extra levels must not move them), and the
+//! plugin menu's levels (4.5, 5.5, 6.5, 8.5) pick the candidate with the least error.
 
 use std::path::{Path, PathBuf};
 
@@ -274,10 +276,12 @@ fn plugin_menu_offers_hct_layouts_where_rows_fit_and_exports_them_as_extension_t
             let name = t["name"].as_str().unwrap();
             let row_len = *f.tensor(name).unwrap().shape.last().unwrap();
             let est = t["estimates"].as_array().unwrap();
-            // nl4_sh64_v1 stores rows of multiples of 64 only (down_proj's 192, not 96).
-            let has_nl4 = est.iter().any(|e| e["codec"] == "nl4_sh64_v1");
-            assert_eq!(has_nl4, row_len % 64 == 0, "{name}: {t}");
-            assert_eq!(est.len(), if has_nl4 { 4 } else { 3 }, "{name}");
+            // The nl*_sh64_v1 layouts store rows of multiples of 64 only (down_proj's 192,
+            // not 96): such a matrix is estimated under all six codecs, the others under the
+            // three ggml ones.
+            let has_nl = est.iter().any(|e| e["codec"] == "nl4_sh64_v1");
+            assert_eq!(has_nl, row_len % 64 == 0, "{name}: {t}");
+            assert_eq!(est.len(), if has_nl { 6 } else { 3 }, "{name}");
             // At the 4.5-bit level the lower sampled error wins.
             if t["codec"] == "nl4_sh64_v1" || t["codec"] == "iq4_nl_mse_v1" {
                 let e = |c: &str| {
@@ -313,4 +317,120 @@ fn plugin_menu_offers_hct_layouts_where_rows_fit_and_exports_them_as_extension_t
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = hct(&["verify", s(&gguf)]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// The ggml menu's choice per decided tensor (budget order: `model.embed_tokens`, then layers 0
+/// and 1 each as down, gate, up, k, o, q, v), one letter per tensor (I: iq4_nl_mse_v1, 5:
+/// q5_0_mse_v1, 8: q8_0_mse_v1), recorded with the converter as it was before the plugin
+/// menu gained its 5.5 and 6.5-bit HCT levels. The ggml menu must not move.
+const GGML_CHOICES: [(&str, &str); 5] = [
+    ("6.0", "8555555555I5555"),
+    ("6.5", "855585585558588"),
+    ("7.0", "855588885558888"),
+    ("8.0", "888888885558888"),
+    ("9.0", "888888888888888"),
+];
+
+fn letter(codec: &str) -> char {
+    match codec {
+        "iq4_nl_mse_v1" => 'I',
+        "q5_0_mse_v1" => '5',
+        "q8_0_mse_v1" => '8',
+        other => panic!("the ggml menu chose {other}"),
+    }
+}
+
+#[test]
+fn ggml_menu_choices_are_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = checkpoint(dir.path());
+    for (target, want) in GGML_CHOICES {
+        // The default menu and an explicit `--budget-menu ggml` are the same menu.
+        for menu in [None, Some("ggml")] {
+            let out = dir.path().join(format!("g{target}.hct"));
+            let mut args = vec!["convert", s(&src), s(&out), "--target-bpw", target, "--json"];
+            if let Some(m) = menu {
+                args.extend(["--budget-menu", m]);
+            }
+            let (code, stdout, err) = hct(&args);
+            assert_eq!(code, 0, "{err}");
+            let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+            assert_eq!(j["budget"]["allocation"]["menu"], "ggml");
+            let got: String = j["budget"]["tensors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| letter(t["codec"].as_str().unwrap()))
+                .collect();
+            assert_eq!(got, want, "--target-bpw {target} --budget-menu {menu:?}");
+        }
+    }
+}
+
+#[test]
+fn plugin_menu_levels_take_the_least_error_and_nl6_only_where_rows_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = checkpoint(dir.path());
+    // Each level's candidates, as the plugin menu lists them.
+    let levels: [&[&str]; 4] = [
+        &["iq4_nl_mse_v1", "nl4_sh64_v1"],
+        &["q5_0_mse_v1", "nl5_sh64_v1"],
+        &["nl6_sh64_v1"],
+        &["q8_0_mse_v1"],
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for target in ["6.0", "6.5", "7.0", "8.0"] {
+        let out = dir.path().join(format!("p{target}.hct"));
+        let (code, stdout, err) = hct(&[
+            "convert",
+            s(&src),
+            s(&out),
+            "--target-bpw",
+            target,
+            "--budget-menu",
+            "plugin",
+            "--json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let f = HctFile::open(&out).unwrap();
+        assert!(payload_bpw(&f) <= target.parse::<f64>().unwrap());
+        for t in j["budget"]["tensors"].as_array().unwrap() {
+            let name = t["name"].as_str().unwrap();
+            let chosen = t["codec"].as_str().unwrap();
+            assert_eq!(f.tensor(name).unwrap().codec, chosen, "{name}");
+            let row_len = *f.tensor(name).unwrap().shape.last().unwrap();
+            let nmse = |c: &str| {
+                t["estimates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["codec"] == c)
+                    .map(|e| e["nmse"].as_f64().unwrap())
+            };
+            let level = levels.iter().find(|l| l.contains(&chosen)).unwrap();
+            if chosen.starts_with("nl") {
+                assert_eq!(row_len % 64, 0, "{name}: {chosen}");
+            }
+            // Within its level the chosen codec has the least sampled error (first on a tie).
+            let best = level
+                .iter()
+                .filter_map(|c| nmse(c).map(|e| (e, *c)))
+                .fold(None, |b: Option<(f64, &str)>, (e, c)| match b {
+                    Some((be, _)) if be <= e => b,
+                    _ => Some((e, c)),
+                })
+                .unwrap();
+            assert_eq!(chosen, best.1, "{name} at {target}: {t}");
+            // Floors hold: the tied embedding stays at 8.5 bits (q8_0 alone).
+            if name == "model.embed_tokens.weight" {
+                assert_eq!(chosen, "q8_0_mse_v1");
+            }
+            seen.insert(chosen.to_string());
+        }
+    }
+    // Gaussian down_proj rows of 192: the 5.5 and 6.5-bit HCT layouts are chosen somewhere.
+    for c in ["nl5_sh64_v1", "nl6_sh64_v1"] {
+        assert!(seen.contains(c), "{c} never chosen: {seen:?}");
+    }
 }

@@ -1,14 +1,17 @@
-//! Golden vectors of `nl4_sh64_v1` (SPEC.md §7.7): tests/vectors/shifted/nl4_sh64_v1.json.
+//! Golden vectors of the shifted non-uniform family (SPEC.md §7.7): one file per id,
+//! tests/vectors/shifted/<id>.json (`nl4_sh64_v1`, `nl5_sh64_v1`, `nl6_sh64_v1`), each from the
+//! same inputs.
 //!
-//! The id pins its encoder, so this file pins the bytes it writes for each input (and, for a
+//! Each id pins its encoder, so each file pins the bytes it writes for each input (and, for a
 //! row with an importance vector, for that input and those weights) and the f32 bits its
 //! decoder returns. A normal run fails if any of them changes.
 //! `HCT_BLESS=1 cargo test -p hct-format --test shifted_vectors` rewrites them; doing so for a
 //! released id is a spec violation (a new behaviour needs a new id).
-//! compat-tests/scripts/check_shifted_vectors.py reproduces the file from SPEC.md alone.
+//! compat-tests/scripts/check_shifted_vectors.py reproduces the files from SPEC.md alone.
 
 use hct_format::codec::int4::sample::gaussian_like;
-use hct_format::codec::shifted::NL4_SH64_V1;
+use hct_format::codec::shifted::{Shifted, NL4_SH64_V1, NL5_SH64_V1, NL6_SH64_V1};
+use hct_format::codec::Codec;
 mod common;
 
 use common::vectors::{
@@ -18,7 +21,8 @@ use common::vectors::{
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-const ID: &str = "nl4_sh64_v1";
+/// Every id of the family; each gets its own vector file.
+const FAMILY: [&Shifted; 3] = [&NL4_SH64_V1, &NL5_SH64_V1, &NL6_SH64_V1];
 
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 struct VectorFile {
@@ -139,24 +143,26 @@ fn refusals() -> Vec<Input> {
     ]
 }
 
-fn path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/vectors/shifted/{ID}.json"))
+fn path(id: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/vectors/shifted/{id}.json"))
 }
 
-fn build() -> VectorFile {
-    let c = &NL4_SH64_V1;
+fn build(c: &Shifted) -> VectorFile {
+    let id = c.id();
     let encode = |x: &[f32], w: Option<&[f32]>, out: &mut [u8]| c.encode_row_weighted(x, w, out);
-    let out = record_cases(ID, c, cases(), &encode);
-    let refused = record_refusals(ID, c, refusals(), &plain(c));
+    let out = record_cases(id, c, cases(), &encode);
+    let refused = record_refusals(id, c, refusals(), &plain(c));
     VectorFile {
-        codec: ID.into(),
+        codec: id.into(),
         spec: "format-spec/SPEC.md §7.7".into(),
         generator: "format-spec/tests/shifted_vectors.rs (HCT_BLESS=1 cargo test -p hct-format --test shifted_vectors)".into(),
-        format: "Each case is one row of row_len elements. input_f32_bits / importance_f32_bits / decoded_f32_bits: \
-                 one f32 per 8 hex digits, the IEEE binary32 bit pattern as a big-endian u32 (3f800000 = 1.0); \
-                 importance_f32_bits is absent when every column weighs 1. encoded_hex: the row's 36-byte \
-                 super-blocks. refused: rows the encoder must refuse."
-            .into(),
+        format: format!(
+            "Each case is one row of row_len elements. input_f32_bits / importance_f32_bits / decoded_f32_bits: \
+             one f32 per 8 hex digits, the IEEE binary32 bit pattern as a big-endian u32 (3f800000 = 1.0); \
+             importance_f32_bits is absent when every column weighs 1. encoded_hex: the row's {}-byte \
+             super-blocks. refused: rows the encoder must refuse.",
+            c.super_bytes()
+        ),
         cases: out,
         refused,
     }
@@ -164,7 +170,9 @@ fn build() -> VectorFile {
 
 #[test]
 fn golden_vectors_are_reproduced() {
-    check_or_bless(&path(), &build());
+    for c in FAMILY {
+        check_or_bless(&path(c.id()), &build(c));
+    }
 }
 
 #[test]
@@ -172,5 +180,7 @@ fn encoder_gives_the_same_bytes_whatever_the_thread_count() {
     let rows: Vec<Vec<f32>> = (0..16)
         .map(|s| gaussian_like(1000 + s, 192, 0.05))
         .collect();
-    same_bytes_at_1_and_2_threads(ID, &NL4_SH64_V1, &rows);
+    for c in FAMILY {
+        same_bytes_at_1_and_2_threads(c.id(), c, &rows);
+    }
 }

@@ -26,8 +26,9 @@
 //! A per-call table (`--per-call` runs just that table) times single `vec_dot` calls on one
 //! cache-resident row of 576, 2048 and 4096 elements: HCT's Q4_0/Q4_1/Q8_0-layout kernels
 //! against ggml's on the same bytes, and `nl4_sh64_v1` (SPEC.md §7.7) against ggml's IQ4_NL,
-//! IQ4_XS and Q4_K on the same weights (the K-quants need rows that are whole 256-blocks, so
-//! they have no 576 row).
+//! IQ4_XS and Q4_K on the same weights, `nl5_sh64_v1` beside Q5_0 and Q5_K, `nl6_sh64_v1`
+//! beside Q6_K and Q8_0 (the K-quants need rows that are whole 256-blocks, so they have no
+//! 576 row).
 //!
 //! `cargo bench -p hct-kernels --bench vec_dot_vs_ggml [-- --trials N] [--gemm-only] [--per-call]`
 
@@ -485,6 +486,9 @@ const GGML_TYPE_Q4_1: c_int = 3;
 const GGML_TYPE_Q8_0: c_int = 8;
 const GGML_TYPE_Q8_1: c_int = 9;
 const GGML_TYPE_Q4_K: c_int = 12;
+const GGML_TYPE_Q5_0: c_int = 6;
+const GGML_TYPE_Q5_K: c_int = 13;
+const GGML_TYPE_Q6_K: c_int = 14;
 const GGML_TYPE_IQ4_NL: c_int = 20;
 const GGML_TYPE_IQ4_XS: c_int = 23;
 
@@ -878,7 +882,9 @@ impl OneRow {
 
 /// Per-call cost of single-row `vec_dot`, HCT beside ggml on the same weights: Q4_0, Q4_1
 /// and Q8_0 on the same bytes; `nl4_sh64_v1` beside IQ4_NL, IQ4_XS and Q4_K (other layouts
-/// of the same f32 weights, all 4.25–4.56 bits per weight). One cache-resident row, called
+/// of the same f32 weights, all 4.25–4.56 bits per weight), `nl5_sh64_v1` (5.5) beside Q5_0
+/// (5.5) and Q5_K (5.5), `nl6_sh64_v1` (6.5) beside Q6_K (6.56) and Q8_0 (8.5, for the 576
+/// row, which Q6_K cannot hold). One cache-resident row, called
 /// `calls` times per sample; samples of every contender interleaved; best sample kept.
 fn per_call_section(ggml: &Ggml, trials: usize) {
     let trials = 3 * trials;
@@ -890,7 +896,6 @@ fn per_call_section(ggml: &Ggml, trials: usize) {
     println!();
     println!("| row length | HCT layout | HCT ns/call | ggml type | ggml ns/call | ggml/HCT |");
     println!("|---:|---|---:|---|---:|---:|");
-    let nl4 = hct_format::codec::find("nl4_sh64_v1").expect("hct-format has nl4_sh64_v1");
     for n in [576usize, 2048, 4096] {
         let mut rng = XorShift(0xca11 ^ n as u64);
         let weights: Vec<f32> = (0..n).map(|_| rng.weight_like()).collect();
@@ -917,10 +922,14 @@ fn per_call_section(ggml: &Ggml, trials: usize) {
                 act: ggml.quantize_activation(act_type, &activation),
             }
         };
-        let mut nl4_bytes =
-            vec![0u8; nl4.row_bytes(n as u64).expect("whole super-blocks") as usize];
-        nl4.encode_row(&weights, &mut nl4_bytes)
-            .expect("nl4_sh64_v1 encodes a finite row");
+        // The shifted family's rows, from hct-format's encoder.
+        let encoded = |id: &str| {
+            let c = hct_format::codec::find(id).expect("hct-format has the shifted family");
+            let mut bytes = vec![0u8; c.row_bytes(n as u64).expect("whole super-blocks") as usize];
+            c.encode_row(&weights, &mut bytes)
+                .expect("a finite row encodes");
+            bytes
+        };
         let k_quants = n % 256 == 0;
         // (HCT contender, its ggml contenders)
         let mut groups: Vec<(OneRow, Vec<OneRow>)> = Vec::new();
@@ -937,7 +946,15 @@ fn per_call_section(ggml: &Ggml, trials: usize) {
             nl4_rivals.push(ggml_row(GGML_TYPE_IQ4_XS, "iq4_xs"));
             nl4_rivals.push(ggml_row(GGML_TYPE_Q4_K, "q4_k"));
         }
-        groups.push((hct_row("nl4_sh64_v1", nl4_bytes), nl4_rivals));
+        groups.push((hct_row("nl4_sh64_v1", encoded("nl4_sh64_v1")), nl4_rivals));
+        let mut nl5_rivals = vec![ggml_row(GGML_TYPE_Q5_0, "q5_0")];
+        let mut nl6_rivals = vec![ggml_row(GGML_TYPE_Q8_0, "q8_0 (8.5 bpw)")];
+        if k_quants {
+            nl5_rivals.push(ggml_row(GGML_TYPE_Q5_K, "q5_k"));
+            nl6_rivals.insert(0, ggml_row(GGML_TYPE_Q6_K, "q6_k"));
+        }
+        groups.push((hct_row("nl5_sh64_v1", encoded("nl5_sh64_v1")), nl5_rivals));
+        groups.push((hct_row("nl6_sh64_v1", encoded("nl6_sh64_v1")), nl6_rivals));
 
         // Every contender computes the product it claims to (within its quantization error:
         // 4-bit layouts are off by a few percent of the row's weight mass, never more), and

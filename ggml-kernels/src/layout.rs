@@ -162,6 +162,11 @@ weight_formats! {
     /// HCT `nl4_sh64_v1` (SPEC.md §7.7): super-blocks of 64, fp16 d, per-32 sub-scale and shift.
     Nl4Sh64 = "nl4_sh64", hct_format::codec::shifted::block_layout(), f16_fields: 1, Q8_0,
         to_float: crate::kernels::nl4_sh64::to_float, vec_dot: crate::kernels::nl4_sh64::vec_dot_q8_0;
+    /// HCT `nl5_sh64_v1` and `nl6_sh64_v1` (SPEC.md §7.7): `nl4_sh64`'s family with 5- and 6-bit codes.
+    Nl5Sh64 = "nl5_sh64", hct_format::codec::shifted::NL5_SH64_V1.layout(), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::nl_sh64::to_float::<5>, vec_dot: crate::kernels::nl_sh64::vec_dot_q8_0::<5>;
+    Nl6Sh64 = "nl6_sh64", hct_format::codec::shifted::NL6_SH64_V1.layout(), f16_fields: 1, Q8_0,
+        to_float: crate::kernels::nl_sh64::to_float::<6>, vec_dot: crate::kernels::nl_sh64::vec_dot_q8_0::<6>;
 }
 
 /// The SeedLM layout with `seed_bits`-bit seeds (SPEC.md §7.9).

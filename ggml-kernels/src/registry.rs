@@ -31,6 +31,7 @@ macro_rules! for_each_codec {
             seedlm_c8p3_s8_v1 => SeedLmS8,
             vq8_r2x256_g32_v1 => Vq8R2x256G32,
             nl4_sh64_v1 => Nl4Sh64,
+            nl5_sh64_v1 => Nl5Sh64, nl6_sh64_v1 => Nl6Sh64,
         }
     };
 }

@@ -6,10 +6,14 @@
 //! store 32-element blocks, so they fit any row whose length is a multiple of 32 (ggml's
 //! 256-element k-quant layouts cannot store rows of 576, SmolLM2's width).
 //!
-//! With `--budget-menu plugin` each size level also offers the HCT layouts of that size
-//! (`nl4_sh64_v1` beside `iq4_nl_mse_v1`), for files run by llama.cpp with the HCT plugin: per
-//! matrix, a level's codec is the one with the least sampled error among those that can store
-//! its rows (the first listed on a tie).
+//! With `--budget-menu plugin` the levels also offer the HCT layouts of SPEC.md §7.7, for
+//! files run by llama.cpp with the HCT plugin: 4.5 bits (`iq4_nl_mse_v1` | `nl4_sh64_v1`), 5.5
+//! (`q5_0_mse_v1` | `nl5_sh64_v1`), 6.5 (`nl6_sh64_v1` alone: a level only this menu has) and
+//! 8.5 (`q8_0_mse_v1`). Per matrix, a level's codec is the one with the least sampled error
+//! among those that can store its rows (the first listed on a tie); the HCT layouts need rows
+//! of whole 64-element super-blocks, so a matrix with rows of 96 has no 6.5 level and skips
+//! from 5.5 to 8.5. The floors are the same codecs' levels: the output and tied embedding at
+//! 8.5 (only `q8_0_mse_v1`), `attn_v` at 5.5 (`q5_0_mse_v1` or `nl5_sh64_v1`), others at 4.5.
 //!
 //! Without calibration data, the estimate of model error is the sum over weight matrices of
 //! each matrix's normalized squared error `Σ(w − w')² / Σw²`: every matrix's relative
@@ -35,11 +39,36 @@ use hct_format::codec;
 use rayon::prelude::*;
 use serde::Serialize;
 
-/// The codecs the budget chooses from, cheapest first.
+/// The ggml codecs the budget chooses from, cheapest first (the whole `ggml` menu; floors are
+/// among them).
 pub const MENU: [&str; 3] = ["iq4_nl_mse_v1", "q5_0_mse_v1", "q8_0_mse_v1"];
 
-/// HCT layouts offered with `--budget-menu plugin`: (codec, the `MENU` level of its size).
-pub const PLUGIN_ALTERNATIVES: [(&str, usize); 1] = [("nl4_sh64_v1", 0)];
+/// One size level: its ggml codec (`None`: a level only the plugin menu has) and the HCT
+/// layouts of the same size that `--budget-menu plugin` adds, in tie-break order.
+pub struct Level {
+    pub ggml: Option<&'static str>,
+    pub hct: &'static [&'static str],
+}
+
+/// Every level, cheapest first.
+pub const LEVELS: [Level; 4] = [
+    Level {
+        ggml: Some("iq4_nl_mse_v1"),
+        hct: &["nl4_sh64_v1"],
+    },
+    Level {
+        ggml: Some("q5_0_mse_v1"),
+        hct: &["nl5_sh64_v1"],
+    },
+    Level {
+        ggml: None,
+        hct: &["nl6_sh64_v1"],
+    },
+    Level {
+        ggml: Some("q8_0_mse_v1"),
+        hct: &[],
+    },
+];
 
 /// Which codecs a level may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -54,18 +83,20 @@ pub enum Menu {
 }
 
 impl Menu {
-    /// The candidates of `level`, in tie-break order.
-    fn level(self, level: usize) -> Vec<&'static str> {
-        let mut v = vec![MENU[level]];
-        if self == Menu::Plugin {
-            v.extend(
-                PLUGIN_ALTERNATIVES
-                    .iter()
-                    .filter(|(_, l)| *l == level)
-                    .map(|(c, _)| *c),
-            );
-        }
-        v
+    /// This menu's levels, cheapest first, each its candidates in tie-break order (the ggml
+    /// menu: `MENU`, one codec per level).
+    fn levels(self) -> Vec<Vec<&'static str>> {
+        LEVELS
+            .iter()
+            .map(|l| {
+                let mut v: Vec<&'static str> = l.ggml.into_iter().collect();
+                if self == Menu::Plugin {
+                    v.extend(l.hct);
+                }
+                v
+            })
+            .filter(|v| !v.is_empty())
+            .collect()
     }
 }
 
@@ -248,25 +279,29 @@ pub fn allocate(
         };
         bail!("the size budget cannot be met: {what} (floors: output and tied token embedding q8_0_mse_v1, attn_v q5_0_mse_v1, others iq4_nl_mse_v1)");
     }
+    let levels = menu.levels();
     let all_estimates: Vec<Vec<Estimate>> = chosen
         .par_iter()
-        .map(|&(i, _)| estimate(&tensors[i], menu, imatrix))
+        .map(|&(i, _)| estimate(&tensors[i], &levels, imatrix))
         .collect::<Result<_>>()?;
-    // Per matrix and level, the candidate with the least error (first on a tie).
-    let estimates: Vec<Vec<Estimate>> = all_estimates
+    // Per matrix and level, the candidate with the least error (first on a tie); `None` where
+    // no candidate of the level stores the matrix's rows (only levels without a ggml codec:
+    // every decided matrix's rows fit every `MENU` codec).
+    let estimates: Vec<Vec<Option<Estimate>>> = all_estimates
         .iter()
         .map(|est| {
-            (0..MENU.len())
-                .map(|l| {
+            levels
+                .iter()
+                .map(|candidates| {
                     let mut best: Option<&Estimate> = None;
-                    for c in menu.level(l) {
-                        if let Some(e) = est.iter().find(|e| e.codec == c) {
+                    for c in candidates {
+                        if let Some(e) = est.iter().find(|e| e.codec == *c) {
                             if best.is_none_or(|b| e.nmse < b.nmse) {
                                 best = Some(e);
                             }
                         }
                     }
-                    best.expect("every MENU codec is estimated").clone()
+                    best.cloned()
                 })
                 .collect()
         })
@@ -274,12 +309,18 @@ pub fn allocate(
     let mut level: Vec<usize> = chosen
         .iter()
         .map(|&(_, role)| {
-            MENU.iter()
-                .position(|c| *c == floor_of(role))
+            levels
+                .iter()
+                .position(|l| l.contains(&floor_of(role)))
                 .expect("floor in menu")
         })
         .collect();
-    let bytes_at = |k: usize, l: usize| estimates[k][l].payload_bytes;
+    let at = |k: usize, l: usize| {
+        estimates[k][l]
+            .as_ref()
+            .expect("the floor's and chosen levels have estimates")
+    };
+    let bytes_at = |k: usize, l: usize| at(k, l).payload_bytes;
     let mut total = fixed_payload_bytes
         + (0..chosen.len())
             .map(|k| bytes_at(k, level[k]))
@@ -287,13 +328,14 @@ pub fn allocate(
     loop {
         let mut best: Option<(f64, usize, usize)> = None;
         for k in 0..chosen.len() {
-            let (cur_b, cur_e) = (bytes_at(k, level[k]), estimates[k][level[k]].nmse);
-            for l in level[k] + 1..MENU.len() {
-                let add = bytes_at(k, l) - cur_b;
+            let (cur_b, cur_e) = (bytes_at(k, level[k]), at(k, level[k]).nmse);
+            for l in level[k] + 1..levels.len() {
+                let Some(up) = &estimates[k][l] else { continue };
+                let add = up.payload_bytes - cur_b;
                 if add == 0 || total + add > budget_total {
                     continue;
                 }
-                let gain = (cur_e - estimates[k][l].nmse) / add as f64;
+                let gain = (cur_e - up.nmse) / add as f64;
                 if gain > 0.0 && best.is_none_or(|(g, _, _)| gain > g) {
                     best = Some((gain, k, l));
                 }
@@ -314,7 +356,7 @@ pub fn allocate(
                 Decision {
                     role,
                     floor: floor_of(role),
-                    codec: estimates[k][l].codec,
+                    codec: at(k, l).codec,
                     estimates: est,
                 },
             )
@@ -342,9 +384,13 @@ pub fn allocate(
     })
 }
 
-/// Encode a fixed sample of the matrix's rows under every menu codec that can store them; the
-/// normalized squared error of each.
-fn estimate(t: &SrcTensor<'_>, menu: Menu, imatrix: Option<&Imatrix>) -> Result<Vec<Estimate>> {
+/// Encode a fixed sample of the matrix's rows under every codec of `levels` that can store
+/// them; the normalized squared error of each.
+fn estimate(
+    t: &SrcTensor<'_>,
+    levels: &[Vec<&'static str>],
+    imatrix: Option<&Imatrix>,
+) -> Result<Vec<Estimate>> {
     let from = decoder(&t.codec, &t.name)?;
     let (rows, row_len) = codec::rows_of(&t.shape)
         .with_context(|| format!("tensor {:?}: shape overflows", t.name))?;
@@ -362,8 +408,7 @@ fn estimate(t: &SrcTensor<'_>, menu: Menu, imatrix: Option<&Imatrix>) -> Result<
     let mut x = vec![0f32; n];
     let mut y = vec![0f32; n];
     let mut out = Vec::new();
-    let candidates = (0..MENU.len()).flat_map(|l| menu.level(l));
-    for id in candidates {
+    for &id in levels.iter().flatten() {
         let to = codec::find(id).expect("menu codecs are registered");
         if to.row_bytes(row_len).is_err() {
             continue;
@@ -420,12 +465,31 @@ mod tests {
         for c in MENU {
             assert!(codec::searched::find_searched(c).is_some(), "{c}");
         }
-        for (c, l) in PLUGIN_ALTERNATIVES {
-            let (a, b) = (codec::find(c).unwrap(), codec::find(MENU[l]).unwrap());
-            assert_eq!(a.row_bytes(576).unwrap(), b.row_bytes(576).unwrap(), "{c}");
+        // Each level's codecs store the same bytes per row; levels grow strictly.
+        let mut previous = 0;
+        for l in &LEVELS {
+            let ids: Vec<&str> = l.ggml.into_iter().chain(l.hct.iter().copied()).collect();
+            let bytes: Vec<u64> = ids
+                .iter()
+                .map(|c| codec::find(c).unwrap().row_bytes(576).unwrap())
+                .collect();
+            assert!(bytes.iter().all(|&b| b == bytes[0]), "{ids:?}: {bytes:?}");
+            assert!(bytes[0] > previous, "{ids:?}");
+            previous = bytes[0];
         }
-        assert_eq!(Menu::Plugin.level(0), ["iq4_nl_mse_v1", "nl4_sh64_v1"]);
-        assert_eq!(Menu::Ggml.level(0), ["iq4_nl_mse_v1"]);
+        assert_eq!(
+            Menu::Ggml.levels(),
+            MENU.iter().map(|c| vec![*c]).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            Menu::Plugin.levels(),
+            [
+                vec!["iq4_nl_mse_v1", "nl4_sh64_v1"],
+                vec!["q5_0_mse_v1", "nl5_sh64_v1"],
+                vec!["nl6_sh64_v1"],
+                vec!["q8_0_mse_v1"],
+            ]
+        );
         for r in [
             Role::Output,
             Role::TiedEmbedding,

@@ -113,8 +113,10 @@ pub struct Args {
     #[arg(long, value_name = "ID", requires = "codec")]
     fallback_codec: Option<String>,
     /// Codecs --target-bpw / --max-size choose from. ggml: ggml block layouts (stock
-    /// llama.cpp). plugin: also HCT layouts of the same sizes (nl4_sh64_v1), for llama.cpp with
-    /// the HCT plugin (export with --gguf-mode plugin).
+    /// llama.cpp): 4.5, 5.5 and 8.5 bits per weight. plugin: also HCT layouts, for llama.cpp
+    /// with the HCT plugin (export with --gguf-mode plugin): nl4_sh64_v1 beside iq4_nl_mse_v1
+    /// at 4.5, nl5_sh64_v1 beside q5_0_mse_v1 at 5.5, and a 6.5 level of nl6_sh64_v1 alone
+    /// (rows of multiples of 64 only); floors as with ggml.
     #[arg(long, value_enum, default_value = "ggml", value_name = "MENU")]
     budget_menu: budget::Menu,
     /// Weight the searched encoders' error (and the budget's estimate) by per-column

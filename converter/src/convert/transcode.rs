@@ -149,7 +149,7 @@ pub fn encode_chunks(
 pub fn takes_importance(to: &dyn Codec) -> bool {
     codec::searched::find_searched(to.id()).is_some()
         || codec::searched_super::find_searched_super(to.id()).is_some()
-        || to.id() == codec::shifted::NL4_SH64_V1.id()
+        || codec::shifted::find_shifted(to.id()).is_some()
 }
 
 /// Encode one row, weighting by column importance in the encoders that take it.
@@ -162,8 +162,8 @@ pub fn encode_weighted(
     if let Some(c) = codec::searched::find_searched(to.id()) {
         return c.encode_row_weighted(x, importance, bytes);
     }
-    if to.id() == codec::shifted::NL4_SH64_V1.id() {
-        return codec::shifted::NL4_SH64_V1.encode_row_weighted(x, importance, bytes);
+    if let Some(c) = codec::shifted::find_shifted(to.id()) {
+        return c.encode_row_weighted(x, importance, bytes);
     }
     if let Some(c) = codec::searched_super::find_searched_super(to.id()) {
         return c.encode_row_weighted(x, importance, bytes);

@@ -351,8 +351,11 @@ pub(super) fn nearest_codes_for<const N: usize>(
     let index = |p: usize| if positive { p } else { n - 1 - p };
     let value = |p: usize| (df * grid[index(p)] as f32) as f64;
     let mid = |p: usize| (value(p) + value(p + 1)) / 2.0;
-    if n <= 16 {
-        let mut mids = [0f64; 15];
+    // Non-uniform grids (IQ4_NL's, the shifted family's 5- and 6-bit grids): count midpoints
+    // by binary search. Walking from a guess, as below, is correct for them too but takes many
+    // steps where the grid is dense.
+    if n <= 16 || (n <= 64 && grid.windows(2).any(|w| w[1] - w[0] != grid[1] - grid[0])) {
+        let mut mids = [0f64; 63];
         for (p, m) in mids.iter_mut().enumerate().take(n - 1) {
             *m = mid(p);
         }

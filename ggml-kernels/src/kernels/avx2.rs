@@ -1048,7 +1048,9 @@ mod tests {
 /// for the C ABI (the entry's checks are all these kernels need).
 pub(crate) const KERNELS: KernelTable = {
     use WeightFormat::*;
-    super::hct_v3m::avx2::overrides(super::hct_v3::avx2::overrides(KernelTable::PORTABLE))
+    super::nl_sh64::avx2::overrides(super::hct_v3m::avx2::overrides(
+        super::hct_v3::avx2::overrides(KernelTable::PORTABLE),
+    ))
         .with_to_float(Q4_0, to_float_q4_0)
         .with_to_float(Q4_1, to_float_q4_1)
         .with_to_float(Q8_0, to_float_q8_0)

@@ -19,6 +19,7 @@ pub mod vq;
 pub mod hct_v3;
 pub mod hct_v3m;
 pub mod nl4_sh64;
+pub mod nl_sh64;
 
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;

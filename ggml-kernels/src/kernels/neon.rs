@@ -852,7 +852,9 @@ mod tests {
 /// for the C ABI (the entry's checks are all these kernels need), as on AVX2.
 pub(crate) const KERNELS: KernelTable = {
     use WeightFormat::*;
-    super::hct_v3m::neon::overrides(super::hct_v3::neon::overrides(KernelTable::PORTABLE))
+    super::nl_sh64::neon::overrides(super::hct_v3m::neon::overrides(
+        super::hct_v3::neon::overrides(KernelTable::PORTABLE),
+    ))
         .with_to_float(Q4_0, to_float_q4_0)
         .with_to_float(Q4_1, to_float_q4_1)
         .with_to_float(Q8_0, to_float_q8_0)
