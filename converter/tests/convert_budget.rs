@@ -348,7 +348,14 @@ fn ggml_menu_choices_are_unchanged() {
         // The default menu and an explicit `--budget-menu ggml` are the same menu.
         for menu in [None, Some("ggml")] {
             let out = dir.path().join(format!("g{target}.hct"));
-            let mut args = vec!["convert", s(&src), s(&out), "--target-bpw", target, "--json"];
+            let mut args = vec![
+                "convert",
+                s(&src),
+                s(&out),
+                "--target-bpw",
+                target,
+                "--json",
+            ];
             if let Some(m) = menu {
                 args.extend(["--budget-menu", m]);
             }

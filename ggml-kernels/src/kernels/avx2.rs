@@ -1051,32 +1051,32 @@ pub(crate) const KERNELS: KernelTable = {
     super::nl_sh64::avx2::overrides(super::hct_v3m::avx2::overrides(
         super::hct_v3::avx2::overrides(KernelTable::PORTABLE),
     ))
-        .with_to_float(Q4_0, to_float_q4_0)
-        .with_to_float(Q4_1, to_float_q4_1)
-        .with_to_float(Q8_0, to_float_q8_0)
-        .with_to_float(Int4G8, to_float_int4_g8)
-        .with_to_float(Int4G16, to_float_int4_g16)
-        .with_to_float(Int4G32, to_float_int4_g32)
-        .with_vec_dot(Q4_0, vec_dot_q4_0_q8_0, Some(dot_q4_0_q8_0))
-        .with_vec_dot(Q4_1, vec_dot_q4_1_q8_1, Some(dot_q4_1_q8_1))
-        .with_vec_dot(Q8_0, vec_dot_q8_0_q8_0, Some(dot_q8_0_q8_0))
-        .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, Some(dot_int4_g8_q8_0))
-        .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, Some(dot_int4_g16_q8_0))
-        .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, Some(dot_int4_g32_q8_0))
-        .with_gemm(Int4G16, super::avx2_gemm::gemm_int4_g16)
-        .with_gemm(Int4G32, super::avx2_gemm::gemm_int4_g32)
-        .with_to_float(Nl4Sh64, super::nl4_sh64::avx2::to_float)
-        .with_vec_dot(
-            Nl4Sh64,
-            super::nl4_sh64::avx2::vec_dot_q8_0,
-            Some(super::nl4_sh64::avx2::dot_q8_0),
-        )
-        .with_to_float(SeedLmS16, super::seedlm::avx2::to_float_s16)
-        .with_to_float(SeedLmS12, super::seedlm::avx2::to_float_s12)
-        .with_to_float(SeedLmS8, super::seedlm::avx2::to_float_s8)
-        .with_vec_dot(SeedLmS16, super::seedlm::avx2::vec_dot_s16_q8_0, None)
-        .with_vec_dot(SeedLmS12, super::seedlm::avx2::vec_dot_s12_q8_0, None)
-        .with_vec_dot(SeedLmS8, super::seedlm::avx2::vec_dot_s8_q8_0, None)
-        .with_to_float(Vq8R2x256G32, super::vq::avx2::to_float)
-        .with_vec_dot(Vq8R2x256G32, super::vq::avx2::vec_dot_q8_0, None)
+    .with_to_float(Q4_0, to_float_q4_0)
+    .with_to_float(Q4_1, to_float_q4_1)
+    .with_to_float(Q8_0, to_float_q8_0)
+    .with_to_float(Int4G8, to_float_int4_g8)
+    .with_to_float(Int4G16, to_float_int4_g16)
+    .with_to_float(Int4G32, to_float_int4_g32)
+    .with_vec_dot(Q4_0, vec_dot_q4_0_q8_0, Some(dot_q4_0_q8_0))
+    .with_vec_dot(Q4_1, vec_dot_q4_1_q8_1, Some(dot_q4_1_q8_1))
+    .with_vec_dot(Q8_0, vec_dot_q8_0_q8_0, Some(dot_q8_0_q8_0))
+    .with_vec_dot(Int4G8, vec_dot_int4_g8_q8_0, Some(dot_int4_g8_q8_0))
+    .with_vec_dot(Int4G16, vec_dot_int4_g16_q8_0, Some(dot_int4_g16_q8_0))
+    .with_vec_dot(Int4G32, vec_dot_int4_g32_q8_0, Some(dot_int4_g32_q8_0))
+    .with_gemm(Int4G16, super::avx2_gemm::gemm_int4_g16)
+    .with_gemm(Int4G32, super::avx2_gemm::gemm_int4_g32)
+    .with_to_float(Nl4Sh64, super::nl4_sh64::avx2::to_float)
+    .with_vec_dot(
+        Nl4Sh64,
+        super::nl4_sh64::avx2::vec_dot_q8_0,
+        Some(super::nl4_sh64::avx2::dot_q8_0),
+    )
+    .with_to_float(SeedLmS16, super::seedlm::avx2::to_float_s16)
+    .with_to_float(SeedLmS12, super::seedlm::avx2::to_float_s12)
+    .with_to_float(SeedLmS8, super::seedlm::avx2::to_float_s8)
+    .with_vec_dot(SeedLmS16, super::seedlm::avx2::vec_dot_s16_q8_0, None)
+    .with_vec_dot(SeedLmS12, super::seedlm::avx2::vec_dot_s12_q8_0, None)
+    .with_vec_dot(SeedLmS8, super::seedlm::avx2::vec_dot_s8_q8_0, None)
+    .with_to_float(Vq8R2x256G32, super::vq::avx2::to_float)
+    .with_vec_dot(Vq8R2x256G32, super::vq::avx2::vec_dot_q8_0, None)
 };
