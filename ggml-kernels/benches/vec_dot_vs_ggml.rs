@@ -742,7 +742,7 @@ fn gemm_section(ggml: &Ggml, trials: usize) {
                     }
                 }
             };
-            let mut run_gemm = |out: &mut [f32]| {
+            let run_gemm = |out: &mut [f32]| {
                 chunks(&mut |i0, i1, j0, j1| {
                     // SAFETY: rows i0..i1 of the matrix, activation rows j0..j1, outputs
                     // j·rows + i inside `out`.
