@@ -226,6 +226,8 @@ def plugin_peers(bindir, env, stats, *args):
     try:
         calls = json.loads(Path(stats).read_text())["codecs"]
         out["plugin_vec_dot_calls"] = {c: v["vec_dot_calls"] for c, v in calls.items() if v.get("vec_dot_calls")}
+        # Prompt batches go through libhct's multi-row entry: its dot products count as well.
+        out["plugin_gemm_dots"] = {c: v["gemm_dots"] for c, v in calls.items() if v.get("gemm_dots")}
     except (OSError, KeyError, ValueError):
         out["plugin_vec_dot_calls"] = None
     return out
@@ -363,6 +365,8 @@ def render(res):
             notes.append("1 = 2 threads")
         if r.get("plugin_vec_dot_calls"):
             notes.append("libhct vec_dot calls: " + ", ".join(f"{k} {v}" for k, v in sorted(r["plugin_vec_dot_calls"].items())))
+        if r.get("plugin_gemm_dots"):
+            notes.append("libhct multi-row dot products: " + ", ".join(f"{k} {v}" for k, v in sorted(r["plugin_gemm_dots"].items())))
         L.append(f"| {r['codec']} | {r['gguf_bits_per_weight']:.4f} | {r['kld_mean']:.6f} | {r['kld_p99']:.6f} | "
                  f"{100 * r['top1_agreement']:.2f}% | {r.get('token_embd_type')} | "
                  f"{'' if ref is None else f'{ref:.6f}'} | "
@@ -485,7 +489,7 @@ def main():
 
             def pmeasure(g):
                 e = plugin_peers(bindir, env, work / "stats.json", "embed", g, "--reference", base)
-                return {k: e[k] for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls")}
+                return {k: e.get(k) for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls", "plugin_gemm_dots")}
         rows = rows_for(base, measure, work, check_threads, False,
                         codecs, [float(t) for t in targets], llama,
                         save=lambda rows: Path(a.out).with_suffix(".json").write_text(
@@ -517,7 +521,7 @@ def main():
         return {k: e[k] for k in ("mean_cosine", "min_cosine")}
     def embed_plugin(g):
         e = plugin_peers(bindir, env, work / "stats.json", "embed", g, "--reference", ref)
-        return {k: e[k] for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls")}
+        return {k: e.get(k) for k in ("mean_cosine", "min_cosine", "plugin_vec_dot_calls", "plugin_gemm_dots")}
     res["minilm"] = rows_for(ref, embed, work, True, True, plugin_measure=embed_plugin)
     res["throughput"] = throughput(res["smollm2"], smol, work, env)
     res["minutes"] = (time.monotonic() - start) / 60
